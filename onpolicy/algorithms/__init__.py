@@ -1,0 +1,41 @@
+"""Algorithm registry: an algorithm is a policy class plus a trainer class.
+
+The runner, buffer and envs are shared; nothing else differs between algorithms.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import import_module
+
+
+@dataclass(frozen=True)
+class AlgorithmSpec:
+    policy: str   # "module:Class", imported on demand so one algorithm's deps never load another's
+    trainer: str
+    decentralized: bool  # whether evaluation uses only per-agent local policies
+    note: str = ""
+
+    def load(self):
+        def resolve(path):
+            module, name = path.split(":")
+            return getattr(import_module(module), name)
+        return resolve(self.policy), resolve(self.trainer)
+
+
+ALGORITHMS: dict[str, AlgorithmSpec] = {
+    "mappo": AlgorithmSpec("onpolicy.algorithms.mappo.policy:MAPPOPolicy",
+                           "onpolicy.algorithms.mappo.trainer:PPOTrainer", True),
+    "ippo": AlgorithmSpec("onpolicy.algorithms.mappo.policy:MAPPOPolicy",
+                          "onpolicy.algorithms.mappo.trainer:PPOTrainer", True,
+                          "MAPPO with decentralized critics V_i(o_i)"),
+    "agentmixer": AlgorithmSpec("onpolicy.algorithms.agentmixer.policy:AgentMixerPolicy",
+                                "onpolicy.algorithms.agentmixer.trainer:AgentMixerTrainer", True),
+    "ail": AlgorithmSpec("onpolicy.algorithms.ail.policy:AILPolicy",
+                         "onpolicy.algorithms.ail.trainer:AILTrainer", True),
+}
+
+
+def get_algorithm(name: str) -> AlgorithmSpec:
+    if name not in ALGORITHMS:
+        raise ValueError(f"unknown algorithm {name!r}; valid: {', '.join(ALGORITHMS)}")
+    return ALGORITHMS[name]

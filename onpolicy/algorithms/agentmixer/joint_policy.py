@@ -1,0 +1,152 @@
+"""Joint policy of AgentMixer: individual policies reshaped by the Policy Modifier output h.
+
+Shapes use B = batch, N = agents, A = discrete actions, D = continuous action dims.
+The joint policy keeps the individual modes (Individual-Global-Consistency, IGC):
+the PM only changes how the team explores around them.
+"""
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from onpolicy.algorithms.utils.distributions import UNAVAILABLE_LOGIT
+STRICT_MARGIN = 1e-2  # how far (in logits) the strict variant keeps non-mode actions below the mode
+
+
+def masked_log_probs(logits: torch.Tensor, avail: torch.Tensor | None) -> torch.Tensor:
+    """Normalised log-probabilities of the individual categorical policies.
+
+    logits (B, N, A), avail (B, N, A) with 1/True = available, or None -> log_probs (B, N, A).
+    """
+    if avail is not None:
+        logits = logits.masked_fill(~avail.bool(), UNAVAILABLE_LOGIT)
+    return F.log_softmax(logits, dim=-1)
+
+
+def pm_policy_input(log_probs: torch.Tensor, avail: torch.Tensor | None, floor: float = -20.0) -> torch.Tensor:
+    """The PM's discrete policy input: finite, detached log-probabilities.
+
+    log_probs (B, N, A) -> (B, N, A) with values >= floor. Unavailable actions read
+    exactly `floor`: feeding -1e10 into a Linear layer would swamp every other feature.
+    """
+    policy_input = log_probs.detach().clamp(min=floor)
+    if avail is not None:
+        policy_input = policy_input.masked_fill(~avail.bool(), floor)
+    return policy_input
+
+
+def discrete_joint_logits(
+    log_probs: torch.Tensor,
+    h: torch.Tensor,
+    avail: torch.Tensor | None,
+    sigmoid_gain: float,
+    y: float,
+    temperature: float,
+    strict: bool = False,
+) -> torch.Tensor:
+    """Joint-policy logits in the Gumbel form: (log_probs + eps) / T.
+
+    log_probs (B, N, A) from the actors, h (B, N, A) from the PM -> joint logits (B, N, A).
+    u = sigmoid(g * h) * y with y in (0, 1) and eps = -log(-log u). Gradient flows to
+    both log_probs (the actors) and h (the PM). Unavailable actions get -1e10.
+
+    strict=False (the paper's form) may move the argmax away from the individual mode;
+    measure it with `igc_violation_rate`.
+
+    strict=True keeps the argmax on the individual mode m = argmax_a log_probs over
+    available actions, for any h. With z = (log_probs + eps) / T the mode keeps z_m and
+    every other action gets a smooth minimum of z_a and the cap c = z_m - STRICT_MARGIN:
+        z'_a = c - softplus(c - z_a).
+    Proof idea: softplus >= 0, so z'_a <= c < z_m for every a != m, whatever h is, and
+    unavailable actions are forced to -1e10; hence argmax z' = m. Subtracting a
+    non-negative number never rounds upwards, so this holds in floating point too as
+    long as STRICT_MARGIN exceeds half an ulp of z_m (|z_m| < ~8e4 in float32).
+    Where z_a << c, softplus(c - z_a) ~ c - z_a and z'_a ~ z_a: the cap only bites on
+    actions the PM would lift above the mode, and stays differentiable in z_a and z_m.
+    """
+    _check_same_shape("h", h, "log_probs", log_probs)
+    _check_mix_coefficient(y)
+    _check_temperature(temperature)
+    # log u computed as logsigmoid + log y stays finite where sigmoid would underflow to 0.
+    log_u = F.logsigmoid(sigmoid_gain * h) + math.log(y)
+    eps = -torch.log(-log_u)
+    joint_logits = (log_probs + eps) / temperature
+    if strict:
+        joint_logits = _cap_below_individual_mode(joint_logits, log_probs, avail)
+    if avail is not None:
+        joint_logits = joint_logits.masked_fill(~avail.bool(), UNAVAILABLE_LOGIT)
+    return joint_logits
+
+
+def _cap_below_individual_mode(
+    joint_logits: torch.Tensor, log_probs: torch.Tensor, avail: torch.Tensor | None
+) -> torch.Tensor:
+    """Smoothly cap every non-mode joint logit below the individual mode's (B, N, A)."""
+    mode = individual_mode(log_probs, avail)  # (B, N)
+    is_mode = F.one_hot(mode, log_probs.shape[-1]).bool()
+    mode_logit = joint_logits.gather(-1, mode.unsqueeze(-1))  # (B, N, 1)
+    cap = mode_logit - STRICT_MARGIN
+    capped = cap - F.softplus(cap - joint_logits)
+    return torch.where(is_mode, joint_logits, capped)
+
+
+def individual_mode(log_probs: torch.Tensor, avail: torch.Tensor | None) -> torch.Tensor:
+    """Argmax of the individual policies over available actions: (B, N, A) -> (B, N)."""
+    if avail is not None:
+        log_probs = log_probs.masked_fill(~avail.bool(), float("-inf"))
+    return log_probs.argmax(dim=-1)
+
+
+def continuous_joint(
+    mean: torch.Tensor, h: torch.Tensor, sigmoid_gain: float, y: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Joint Gaussian N(mean, sigmoid(g * h) * y) per agent.
+
+    mean (B, N, D) from the actors (kept with its gradient, so the mode is exactly the
+    individual mean), h (B, N, D) from the PM -> (mean (B, N, D), std (B, N, D)).
+    """
+    _check_same_shape("h", h, "mean", mean)
+    if not y > 0:
+        raise ValueError(f"y (mix_std_y_coef) must be > 0 for the continuous joint policy, got {y}")
+    std = torch.sigmoid(sigmoid_gain * h) * y
+    return mean, std
+
+
+@torch.no_grad()
+def igc_violation_rate(
+    joint_logits: torch.Tensor,
+    log_probs: torch.Tensor,
+    avail: torch.Tensor | None,
+    active: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Share of active (sample, agent) pairs whose joint argmax differs from the individual one.
+
+    joint_logits, log_probs, avail (B, N, A); active (B, N) or (B, N, 1), 1 = counted.
+    Returns a scalar float tensor; 0 when no pair is active.
+    """
+    _check_same_shape("joint_logits", joint_logits, "log_probs", log_probs)
+    violated = individual_mode(joint_logits, avail) != individual_mode(log_probs, avail)  # (B, N)
+    if active is None:
+        return violated.float().mean()
+    active = active.reshape(violated.shape).bool()
+    n_active = active.sum()
+    if n_active == 0:
+        return torch.zeros(())
+    return (violated & active).sum() / n_active
+
+
+def _check_same_shape(name: str, tensor: torch.Tensor, ref_name: str, ref: torch.Tensor) -> None:
+    if tensor.shape != ref.shape:
+        raise ValueError(f"{name} must have the shape of {ref_name} {tuple(ref.shape)}, got {tuple(tensor.shape)}")
+
+
+def _check_mix_coefficient(y: float) -> None:
+    # y = 1 would allow u -> 1, i.e. eps -> +inf; y <= 0 makes log u undefined.
+    if not 0 < y < 1:
+        raise ValueError(f"y (mix_std_y_coef) must lie in (0, 1) for the discrete joint policy, got {y}")
+
+
+def _check_temperature(temperature: float) -> None:
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")

@@ -1,0 +1,195 @@
+"""Policy Modifier (PM) of AgentMixer: mixes per-agent tokens into per-agent outputs h.
+
+Shapes use B = batch, N = agents, C = token channels, H = hidden width.
+The PM only shapes the joint policy's exploration; it is never used at evaluation.
+"""
+
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+PM_TYPES = ("mixer", "hypernet", "attention")
+FEATURE_DIM = 64  # width of the state and policy feature layers (spec: 64)
+
+
+def feature_layer(in_dim: int, out_dim: int) -> nn.Sequential:
+    """Linear -> ReLU -> LayerNorm, the building block of every PM encoder."""
+    return nn.Sequential(nn.Linear(in_dim, out_dim), nn.ReLU(), nn.LayerNorm(out_dim))
+
+
+class AgentMixing(nn.Module):
+    """MLP-mixer token mixing: an MLP over the agent axis, shared by all channels."""
+
+    def __init__(self, n_agents: int, channels: int, hidden: int):
+        super().__init__()
+        self.norm = nn.LayerNorm(channels)
+        self.mlp = nn.Sequential(nn.Linear(n_agents, hidden), nn.ReLU(), nn.Linear(hidden, n_agents))
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """tokens (B, N, C) -> (B, N, C)."""
+        # Transpose so the Linear layers act on the agent axis, one channel at a time.
+        mixed = self.mlp(self.norm(tokens).transpose(1, 2)).transpose(1, 2)
+        return tokens + mixed
+
+
+class HypernetAgentMixing(nn.Module):
+    """Agent mixing whose weights are generated per sample from the pooled token.
+
+    A plain AgentMixing uses one fixed (N -> H -> N) MLP for every state; here a
+    hypernetwork reads the mean token (a global summary of the state) and emits
+    the two mixing matrices, so how agents are combined depends on the situation.
+    """
+
+    def __init__(self, n_agents: int, channels: int, hidden: int):
+        super().__init__()
+        self.n_agents = n_agents
+        self.hidden = hidden
+        self.norm = nn.LayerNorm(channels)
+        self.make_weights_in = nn.Linear(channels, hidden * n_agents)
+        self.make_weights_out = nn.Linear(channels, n_agents * hidden)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """tokens (B, N, C) -> (B, N, C)."""
+        batch = tokens.shape[0]
+        normed = self.norm(tokens)
+        pooled = normed.mean(dim=1)  # (B, C)
+        # Scale like a fan-in initialisation so the generated layers neither blow up nor vanish.
+        weights_in = self.make_weights_in(pooled).view(batch, self.hidden, self.n_agents)
+        weights_out = self.make_weights_out(pooled).view(batch, self.n_agents, self.hidden)
+        hidden = F.relu(weights_in @ normed / math.sqrt(self.n_agents))  # (B, H, C)
+        return tokens + weights_out @ hidden / math.sqrt(self.hidden)
+
+
+class SelfAttentionMixing(nn.Module):
+    """Single-head scaled dot-product self-attention over the agent tokens."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.norm = nn.LayerNorm(channels)
+        self.query = nn.Linear(channels, channels)
+        self.key = nn.Linear(channels, channels)
+        self.value = nn.Linear(channels, channels)
+        self.out = nn.Linear(channels, channels)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """tokens (B, N, C) -> (B, N, C)."""
+        normed = self.norm(tokens)
+        query, key, value = self.query(normed), self.key(normed), self.value(normed)
+        scores = query @ key.transpose(1, 2) / math.sqrt(query.shape[-1])  # (B, N, N)
+        attended = torch.softmax(scores, dim=-1) @ value
+        return tokens + self.out(attended)
+
+
+class ChannelMixing(nn.Module):
+    """MLP over the channels of each agent token; never mixes across agents."""
+
+    def __init__(self, channels: int, hidden: int):
+        super().__init__()
+        self.norm = nn.LayerNorm(channels)
+        self.mlp = nn.Sequential(nn.Linear(channels, hidden), nn.ReLU(), nn.Linear(hidden, channels))
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """tokens (B, N, C) -> (B, N, C)."""
+        return tokens + self.mlp(self.norm(tokens))
+
+
+class MixerBlock(nn.Module):
+    """Agent mixing (across agents) followed by channel mixing (within each agent)."""
+
+    def __init__(self, agent_mixing: nn.Module, channel_mixing: ChannelMixing):
+        super().__init__()
+        self.agent_mixing = agent_mixing
+        self.channel_mixing = channel_mixing
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """tokens (B, N, C) -> (B, N, C)."""
+        return self.channel_mixing(self.agent_mixing(tokens))
+
+
+def make_agent_mixing(pm_type: str, n_agents: int, channels: int, agent_hidden: int) -> nn.Module:
+    """The cross-agent layer that distinguishes the three PM variants."""
+    if pm_type == "mixer":
+        return AgentMixing(n_agents, channels, agent_hidden)
+    if pm_type == "hypernet":
+        return HypernetAgentMixing(n_agents, channels, agent_hidden)
+    return SelfAttentionMixing(channels)
+
+
+class PolicyModifier(nn.Module):
+    """Mixes per-agent tokens into per-agent modifier outputs h (B, N, out_dim)."""
+
+    def __init__(
+        self,
+        n_agents: int,
+        state_dim: int,
+        policy_dim: int,
+        obs_feat_dim: int,
+        out_dim: int,
+        pm_type: str = "mixer",
+        n_blocks: int = 1,
+        channels: int = 64,
+        agent_hidden: int = 32,
+        channel_hidden: int = 256,
+        head_gain: float = 0.01,
+    ):
+        super().__init__()
+        if pm_type not in PM_TYPES:
+            raise ValueError(f"unknown pm_type {pm_type!r}; choose one of {PM_TYPES}")
+        self.n_agents = n_agents
+        self.state_dim = state_dim
+        self.policy_dim = policy_dim
+        self.obs_feat_dim = obs_feat_dim
+        self.pm_type = pm_type
+
+        self.state_encoder = feature_layer(state_dim, FEATURE_DIM)
+        self.policy_encoder = feature_layer(policy_dim, FEATURE_DIM)
+        token_in_dim = FEATURE_DIM + FEATURE_DIM + obs_feat_dim + n_agents
+        self.token_encoder = feature_layer(token_in_dim, channels)
+        # The one-hot agent id lets a shared network tell the tokens apart.
+        self.register_buffer("agent_ids", torch.eye(n_agents), persistent=False)
+
+        self.blocks = nn.ModuleList(
+            MixerBlock(
+                make_agent_mixing(pm_type, n_agents, channels, agent_hidden),
+                ChannelMixing(channels, channel_hidden),
+            )
+            for _ in range(n_blocks)
+        )
+        self.final_norm = nn.LayerNorm(channels)
+        self.head = nn.Linear(channels, out_dim)
+        # A tiny head makes h start near 0, so the joint policy starts near the individual ones.
+        nn.init.orthogonal_(self.head.weight, gain=head_gain)
+        nn.init.zeros_(self.head.bias)
+
+    def forward(self, state: torch.Tensor, policy_params: torch.Tensor, obs_feat: torch.Tensor) -> torch.Tensor:
+        """state (B, N, Ds), policy_params (B, N, P), obs_feat (B, N, F) -> h (B, N, out_dim).
+
+        All inputs are detached: the PM must not push gradient into the actors
+        through its inputs, only through the joint policy it shapes.
+        """
+        self._check_inputs(state, policy_params, obs_feat)
+        state, policy_params, obs_feat = state.detach(), policy_params.detach(), obs_feat.detach()
+        agent_ids = self.agent_ids.expand(state.shape[0], -1, -1)  # (B, N, N)
+        token_inputs = torch.cat(
+            [self.state_encoder(state), self.policy_encoder(policy_params), obs_feat, agent_ids], dim=-1
+        )
+        tokens = self.token_encoder(token_inputs)  # (B, N, C)
+        for block in self.blocks:
+            tokens = block(tokens)
+        return self.head(self.final_norm(tokens))
+
+    def _check_inputs(self, state: torch.Tensor, policy_params: torch.Tensor, obs_feat: torch.Tensor) -> None:
+        """Raise ValueError naming the input whose shape is not (B, N, D) as configured."""
+        expected_dims = {"state": self.state_dim, "policy_params": self.policy_dim, "obs_feat": self.obs_feat_dim}
+        inputs = {"state": state, "policy_params": policy_params, "obs_feat": obs_feat}
+        for name, tensor in inputs.items():
+            expected = (self.n_agents, expected_dims[name])
+            if tensor.ndim != 3 or tuple(tensor.shape[1:]) != expected:
+                raise ValueError(
+                    f"{name}: expected shape (B, {expected[0]}, {expected[1]}), got {tuple(tensor.shape)}"
+                )
+        batch_sizes = {name: tensor.shape[0] for name, tensor in inputs.items()}
+        if len(set(batch_sizes.values())) != 1:
+            raise ValueError(f"inputs must share the batch size, got {batch_sizes}")

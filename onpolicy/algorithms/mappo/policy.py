@@ -1,0 +1,112 @@
+"""MAPPO: decentralized actors with centralized critics (Yu et al., 2022)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from onpolicy.algorithms.utils.multi_agent import MultiAgentActor, MultiAgentCritic
+from onpolicy.utils.buffer import Batch
+
+
+@dataclass
+class EnvInfo:
+    """What a policy needs to know about the environment."""
+
+    n_agents: int
+    obs_dim: int
+    state_dim: int
+    action_space: object  # gymnasium Discrete or Box, identical for all agents
+
+
+@dataclass
+class ActResult:
+    """One rollout step's outputs, (E, N, ·); `info` carries algorithm diagnostics."""
+
+    actions: torch.Tensor
+    log_probs: torch.Tensor
+    values: torch.Tensor
+    rnn_actor: torch.Tensor
+    rnn_critic: torch.Tensor
+    info: dict = field(default_factory=dict)
+
+
+@dataclass
+class EvalResult:
+    """Re-evaluation of stored actions on a Batch, (L, B, N, 1) each."""
+
+    log_probs: torch.Tensor
+    entropy: torch.Tensor
+    values: torch.Tensor
+    info: dict = field(default_factory=dict)
+
+
+def add_time(*tensors):
+    """(E, N, ·) -> (1, E, N, ·) so single rollout steps go through the sequence code."""
+    return [None if t is None else t.unsqueeze(0) for t in tensors]
+
+
+class MAPPOPolicy(nn.Module):
+    """Per-agent actors π_i(a_i|τ_i) and critics V_i(s_i) (or V_i(o_i) when decentralized)."""
+
+    def __init__(self, cfg, env: EnvInfo):
+        super().__init__()
+        self.cfg, self.env = cfg, env
+        common = dict(n_agents=env.n_agents, shared=cfg.share_policy, hidden_size=cfg.hidden_size,
+                      layer_N=cfg.layer_N, recurrent=cfg.use_recurrent_policy, recurrent_N=cfg.recurrent_N)
+        self.actor = MultiAgentActor(env.obs_dim, env.action_space, **common)
+        critic_in = env.state_dim if cfg.use_centralized_V else env.obs_dim
+        self.critic = MultiAgentCritic(critic_in, **common)
+        self.rnn_shape = (cfg.recurrent_N, cfg.hidden_size)
+
+    def actor_parameters(self):
+        return self.actor.parameters()
+
+    def critic_input(self, obs: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
+        return state if self.cfg.use_centralized_V else obs
+
+    def values(self, obs, state, rnn_critic, masks) -> tuple[torch.Tensor, torch.Tensor]:
+        """Critic outputs (E, N, 1) and next critic RNN state for one step."""
+        x, m = add_time(self.critic_input(obs, state), masks)
+        values, rnn_critic = self.critic(x, rnn_critic, m)
+        return values[0], rnn_critic
+
+    def act(self, obs, state, rnn_actor, rnn_critic, masks, avail, deterministic: bool = False) -> ActResult:
+        """Sample (or take the mode of) each agent's action for one step: inputs (E, N, ·)."""
+        o, m, a = add_time(obs, masks, avail)
+        params, _, rnn_actor = self.actor(o, rnn_actor, m)
+        dist = self.actor.distribution(params, a)
+        actions = dist.mode() if deterministic else dist.sample()
+        values, rnn_critic = self.values(obs, state, rnn_critic, masks)
+        return ActResult(actions[0], dist.log_prob(actions)[0], values, rnn_actor, rnn_critic)
+
+    def act_decentralized(self, obs, rnn_actor, masks, avail, deterministic: bool = True):
+        """Execution-time actions from the individual policies only: (E, N, Da), rnn state."""
+        o, m, a = add_time(obs, masks, avail)
+        params, _, rnn_actor = self.actor(o, rnn_actor, m)
+        dist = self.actor.distribution(params, a)
+        return (dist.mode() if deterministic else dist.sample())[0], rnn_actor
+
+    def evaluate(self, batch: Batch) -> EvalResult:
+        """Log-probs, entropies and values of the stored actions on (L, B, N, ·) chunks."""
+        params, _, _ = self.actor(batch.obs, batch.rnn_actor, batch.masks)
+        dist = self.actor.distribution(params, batch.avail)
+        values, _ = self.critic(self.critic_input(batch.obs, batch.state), batch.rnn_critic, batch.masks)
+        return EvalResult(dist.log_prob(batch.actions), dist.entropy(), values)
+
+    @torch.no_grad()
+    def individual_action_probs(self, obs, avail) -> torch.Tensor:
+        """Per-agent action probabilities (E, N, A) of the decentralized policies (feed-forward)."""
+        o, a = add_time(obs, avail)
+        rnn = torch.zeros(obs.shape[0], obs.shape[1], *self.rnn_shape, device=obs.device)
+        params, _, _ = self.actor(o, rnn, torch.ones_like(o[..., :1]))
+        return self.actor.distribution(params, a).dist.probs[0]
+
+    def training_action_probs(self, obs, state, avail) -> torch.Tensor:
+        """Per-agent probabilities (E, N, A) of the policy that collects rollouts."""
+        return self.individual_action_probs(obs, avail)
+
+    def extra_evaluators(self) -> dict:
+        """Other policies worth evaluating next to the decentralized one (name -> act fn)."""
+        return {}

@@ -1,0 +1,107 @@
+"""The PPO trainer. MAPPO uses it as is; other algorithms override `actor_loss`."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from onpolicy.algorithms.utils.ppo import clipped_surrogate, masked_mean, normalize_advantages, value_loss
+from onpolicy.algorithms.utils.valuenorm import ValueNorm
+from onpolicy.utils.buffer import Batch, RolloutBuffer
+
+
+def make_adam(params, lr: float, cfg) -> torch.optim.Adam:
+    return torch.optim.Adam(params, lr=lr, eps=cfg.opti_eps, weight_decay=cfg.weight_decay)
+
+
+class PPOTrainer:
+    """Clipped PPO on per-agent ratios with centralized critics and ValueNorm.
+
+    `optimizers` maps a name to (optimizer, parameters) and is what checkpoints store,
+    so subclasses that add networks (the Policy Modifier, an expert) register them there.
+    """
+
+    per_agent_advantages = False
+
+    def __init__(self, cfg, policy: nn.Module, generator: torch.Generator):
+        self.cfg, self.policy, self.generator = cfg, policy, generator
+        self.value_norm = ValueNorm().to(next(policy.parameters()).device) if cfg.use_valuenorm else None
+        self.actor_optimizers = {"actor": make_adam(policy.actor_parameters(), cfg.lr, cfg)}
+        self.critic_optimizer = make_adam(policy.critic.parameters(), cfg.critic_lr, cfg)
+        self.other_optimizers: dict[str, torch.optim.Optimizer] = {}  # stepped by subclasses' own losses
+
+    # -- hooks ---------------------------------------------------------------------------
+    def set_progress(self, progress: float) -> None:
+        """Called before each update with the fraction of training done (for schedules)."""
+
+    def denormalize(self):
+        return self.value_norm.denormalize if self.value_norm is not None else None
+
+    def actor_loss(self, batch: Batch, result) -> tuple[torch.Tensor, dict]:
+        """PPO-clip on each agent's own ratio π_i(a_i)/π_i,old(a_i) (MAPPO)."""
+        ratio = torch.exp(result.log_probs - batch.old_log_probs)
+        loss = masked_mean(clipped_surrogate(ratio, batch.advantages, self.cfg.clip_param), batch.active_masks)
+        return loss, {"ratio": masked_mean(ratio, batch.active_masks).item(),
+                      "approx_kl": masked_mean(batch.old_log_probs - result.log_probs, batch.active_masks).item()}
+
+    # -- training ------------------------------------------------------------------------
+    def train(self, buffer: RolloutBuffer) -> dict[str, float]:
+        """ppo_epoch passes over the rollout in num_mini_batch minibatches; returns mean metrics."""
+        cfg = self.cfg
+        advantages = normalize_advantages(buffer.advantages, buffer.active_masks[:-1], self.per_agent_advantages)
+        totals: dict[str, float] = {}
+        n = 0
+        for _ in range(cfg.ppo_epoch):
+            chunk = cfg.data_chunk_length if cfg.use_recurrent_policy else 1
+            for batch in buffer.minibatches(cfg.num_mini_batch, chunk, advantages, self.generator):
+                for k, v in self.update(batch).items():
+                    totals[k] = totals.get(k, 0.0) + v
+                n += 1
+        return {k: v / n for k, v in totals.items()}
+
+    def update(self, batch: Batch) -> dict[str, float]:
+        cfg = self.cfg
+        result = self.policy.evaluate(batch)
+        policy_loss, metrics = self.actor_loss(batch, result)
+        entropy = masked_mean(result.entropy, batch.active_masks)
+        for opt in self.actor_optimizers.values():
+            opt.zero_grad()
+        (policy_loss - cfg.entropy_coef * entropy).backward()
+        metrics.update(self.step_actor_optimizers())
+
+        v_loss = value_loss(result.values, batch.value_preds, batch.returns, batch.active_masks, cfg, self.value_norm)
+        self.critic_optimizer.zero_grad()
+        (v_loss * cfg.value_loss_coef).backward()
+        metrics["critic_grad_norm"] = nn.utils.clip_grad_norm_(self.policy.critic.parameters(), cfg.max_grad_norm).item()
+        self.critic_optimizer.step()
+        metrics.update(policy_loss=policy_loss.item(), value_loss=v_loss.item(), entropy=entropy.item())
+        return metrics
+
+    def step_actor_optimizers(self) -> dict[str, float]:
+        """Clip each optimizer's gradients separately and step it; report the norms."""
+        norms = {}
+        for name, opt in self.actor_optimizers.items():
+            params = [p for group in opt.param_groups for p in group["params"]]
+            norms[f"{name}_grad_norm"] = nn.utils.clip_grad_norm_(params, self.cfg.max_grad_norm).item()
+            opt.step()
+        return norms
+
+    # -- checkpoints ---------------------------------------------------------------------
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {**self.actor_optimizers, "critic": self.critic_optimizer, **self.other_optimizers}
+
+    def state_dict(self) -> dict:
+        state = {"policy": self.policy.state_dict(),
+                 "optimizers": {k: o.state_dict() for k, o in self.optimizers().items()}}
+        if self.value_norm is not None:
+            state["value_norm"] = self.value_norm.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        self.policy.load_state_dict(state["policy"])
+        mine, saved = self.optimizers(), state["optimizers"]
+        if set(mine) != set(saved):
+            raise ValueError(f"checkpoint optimizers {sorted(saved)} do not match this algorithm's {sorted(mine)}")
+        for name, opt in mine.items():
+            opt.load_state_dict(saved[name])
+        if self.value_norm is not None:
+            self.value_norm.load_state_dict(state["value_norm"])

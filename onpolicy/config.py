@@ -1,0 +1,254 @@
+"""Command-line configuration.
+
+Flag names follow the MAPPO codebase. Unlike it: booleans are `--flag/--no-flag`,
+unknown flags and choices are errors with suggestions, flags that do not apply to the
+chosen env or algorithm are errors, and defaults depend on env and algorithm as in the
+AgentMixer paper's appendix. Precedence, lowest first: base defaults, env defaults,
+(env, algorithm) defaults, `--config` file, flags given on the command line.
+"""
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+from pathlib import Path
+
+ALGORITHM_NAMES = ("mappo", "ippo", "agentmixer", "ail")
+ENV_NAMES = ("matrix", "predator_prey")
+
+
+class ConfigError(ValueError):
+    """A bad flag, value or combination; the message names it and the valid choices."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse would print and exit; tests and sweeps want an exception
+        raise ConfigError(message)
+
+
+# Flags that only make sense for some envs/algorithms; giving them elsewhere is an error.
+ENV_FLAGS = {
+    "predator_prey": ("grid_size", "n_predators", "n_prey", "penalty", "step_cost", "capture_reward",
+                      "max_steps", "sight"),
+}
+ALGORITHM_FLAGS = {
+    "agentmixer": ("pm_type", "pm_blocks", "mixer_lr", "sigmoid_gain", "mix_std_y_coef", "temperature",
+                   "temperature_schedule", "temperature_start", "temperature_ramp", "igc_strict"),
+    "ail": ("ail_beta_schedule", "ail_beta_ramp", "ail_loss", "bc_epochs", "student_lr"),
+}
+
+BASE_DEFAULTS = dict(
+    scenario_name=None, experiment_name="default", seed=1, n_training_threads=1, n_rollout_threads=50,
+    n_eval_rollout_threads=10, num_env_steps=200_000, episode_length=200, hidden_size=64, layer_N=1,
+    use_recurrent_policy=False, recurrent_N=1, data_chunk_length=10, lr=5e-4, critic_lr=5e-4, opti_eps=1e-5,
+    weight_decay=0.0, ppo_epoch=15, num_mini_batch=1, clip_param=0.2, entropy_coef=0.01, value_loss_coef=1.0,
+    max_grad_norm=10.0, gamma=0.99, gae_lambda=0.95, use_gae=True, use_valuenorm=True, use_huber_loss=True,
+    huber_delta=10.0, use_clipped_value_loss=True, share_policy=True, use_centralized_V=True, use_eval=True,
+    eval_interval=5, eval_episodes=32, save_interval=10, log_interval=1, cuda=True, use_wandb=False,
+    user_name=None, wandb_project=None, wandb_mode="offline", use_tensorboard=False, runs_dir="runs",
+    vec_env="auto", n_workers=2, progress_bar=True, resume=None,
+    # predator-prey
+    grid_size=5, n_predators=2, n_prey=1, penalty=0.0, step_cost=-0.01, capture_reward=10.0, max_steps=128,
+    sight=1,
+    # AgentMixer
+    pm_type="mixer", pm_blocks=1, mixer_lr=5e-5, sigmoid_gain=1.0, mix_std_y_coef=0.95, temperature=1.0,
+    temperature_schedule="constant", temperature_start=0.1, temperature_ramp=2 / 3, igc_strict=False,
+    # AIL
+    ail_beta_schedule="linear", ail_beta_ramp=0.5, ail_loss="kl", bc_epochs=5, student_lr=5e-4,
+)
+ENV_DEFAULTS = {
+    # Paper appendix F, matrix column: 200k steps, 50 threads × 200 steps, 1 × 64, 15 epochs.
+    "matrix": dict(scenario_name="climbing", ppo_epoch=15, eval_episodes=10, n_eval_rollout_threads=10),
+    "predator_prey": dict(scenario_name="default", num_env_steps=2_000_000, ppo_epoch=15),
+}
+ALGORITHM_DEFAULTS = {
+    ("ippo", None): dict(use_centralized_V=False),
+    ("agentmixer", "predator_prey"): dict(temperature_schedule="linear", temperature_start=0.1),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """All flags, with SUPPRESS defaults so we can tell which ones the user gave."""
+    p = _Parser(prog="python -m onpolicy.train", argument_default=argparse.SUPPRESS,
+                description="Train an on-policy MARL algorithm (see README for the flag reference).")
+    on_off = dict(action=argparse.BooleanOptionalAction)
+    g = p.add_argument_group("run")
+    g.add_argument("--env_name", choices=ENV_NAMES)
+    g.add_argument("--scenario_name", type=str)
+    g.add_argument("--algorithm_name", choices=ALGORITHM_NAMES)
+    g.add_argument("--experiment_name", type=str)
+    g.add_argument("--seed", type=int)
+    g.add_argument("--config", type=str, help="config.json of an earlier run to replay; flags override it")
+    g.add_argument("--resume", type=str, help="run dir of a killed run to continue from its last checkpoint")
+    g.add_argument("--runs_dir", type=str, help="parent of the run directories (default runs/)")
+    g.add_argument("--cuda", help="use a GPU when one is present", **on_off)
+    g.add_argument("--n_training_threads", type=int)
+    g.add_argument("--progress_bar", **on_off)
+    g = p.add_argument_group("environment")
+    g.add_argument("--n_rollout_threads", type=int, help="parallel training envs E")
+    g.add_argument("--n_eval_rollout_threads", type=int)
+    g.add_argument("--num_env_steps", type=int)
+    g.add_argument("--episode_length", type=int, help="rollout length T per update")
+    g.add_argument("--vec_env", choices=("auto", "batched", "dummy", "subproc"))
+    g.add_argument("--n_workers", type=int, help="subprocess workers (subproc vec env)")
+    for name, kind in (("grid_size", int), ("n_predators", int), ("n_prey", int), ("penalty", float),
+                       ("step_cost", float), ("capture_reward", float), ("max_steps", int), ("sight", int)):
+        g.add_argument(f"--{name}", type=kind)
+    g = p.add_argument_group("network")
+    for name in ("hidden_size", "layer_N", "recurrent_N", "data_chunk_length"):
+        g.add_argument(f"--{name}", type=int)
+    for name in ("use_recurrent_policy", "share_policy", "use_centralized_V"):
+        g.add_argument(f"--{name}", **on_off)
+    g = p.add_argument_group("ppo")
+    for name in ("lr", "critic_lr", "opti_eps", "weight_decay", "clip_param", "entropy_coef", "value_loss_coef",
+                 "max_grad_norm", "gamma", "gae_lambda", "huber_delta"):
+        g.add_argument(f"--{name}", type=float)
+    for name in ("ppo_epoch", "num_mini_batch"):
+        g.add_argument(f"--{name}", type=int)
+    for name in ("use_gae", "use_valuenorm", "use_huber_loss", "use_clipped_value_loss"):
+        g.add_argument(f"--{name}", **on_off)
+    g = p.add_argument_group("evaluation, logging, checkpoints")
+    g.add_argument("--use_eval", **on_off)
+    for name in ("eval_interval", "eval_episodes", "save_interval", "log_interval"):
+        g.add_argument(f"--{name}", type=int)
+    g.add_argument("--use_wandb", **on_off)
+    g.add_argument("--use_tensorboard", **on_off)
+    g.add_argument("--user_name", type=str, help="W&B entity")
+    g.add_argument("--wandb_project", type=str, help="W&B project (default: env name)")
+    g.add_argument("--wandb_mode", choices=("online", "offline", "disabled"))
+    g = p.add_argument_group("agentmixer")
+    g.add_argument("--pm_type", choices=("mixer", "hypernet", "attention"))
+    g.add_argument("--pm_blocks", type=int)
+    for name in ("mixer_lr", "sigmoid_gain", "mix_std_y_coef", "temperature", "temperature_start",
+                 "temperature_ramp"):
+        g.add_argument(f"--{name}", type=float)
+    g.add_argument("--temperature_schedule", choices=("constant", "linear"))
+    g.add_argument("--igc_strict", **on_off)
+    g = p.add_argument_group("ail")
+    g.add_argument("--ail_beta_schedule", choices=("linear", "step"))
+    g.add_argument("--ail_beta_ramp", type=float, help="fraction of training over which β goes 1 → 0")
+    g.add_argument("--ail_loss", choices=("kl", "bc"))
+    g.add_argument("--bc_epochs", type=int)
+    g.add_argument("--student_lr", type=float)
+    return p
+
+
+KNOWN_KEYS = set(BASE_DEFAULTS) | {"env_name", "algorithm_name"}
+
+
+def _suggest(name: str, choices) -> str:
+    close = difflib.get_close_matches(name, list(choices), n=3)
+    return f" (did you mean {', '.join(close)}?)" if close else ""
+
+
+def load_config_file(path: str) -> dict:
+    """Read a run's config.json; unknown keys are errors, not silently dropped."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"--config {path}: no such file") from None
+    unknown = sorted(set(data) - KNOWN_KEYS)
+    if unknown:
+        raise ConfigError(f"--config {path}: unknown keys {unknown}" + _suggest(unknown[0], KNOWN_KEYS))
+    return data
+
+
+def parse_config(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse flags, fill env/algorithm defaults, validate, and return the resolved config."""
+    parser = build_parser()
+    known = {a.dest for a in parser._actions}
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        flag = unknown[0].split("=")[0]
+        raise ConfigError(f"unrecognized argument {flag!r}" +
+                          _suggest(flag, [f"--{k}" for k in known if k != "help"]) +
+                          "; run with --help for the flag reference")
+    given = vars(args)
+    if "config" in given:
+        file_values = load_config_file(given.pop("config"))
+    elif "resume" in given:  # a resumed run continues with the config it was started with
+        file_values = load_config_file(str(Path(given["resume"]) / "config.json"))
+    else:
+        file_values = {}
+    explicit = {**file_values, **given}
+    for required in ("env_name", "algorithm_name"):
+        if required not in explicit:
+            raise ConfigError(f"--{required} is required; valid: "
+                              f"{', '.join(ENV_NAMES if required == 'env_name' else ALGORITHM_NAMES)}")
+    env, algo = explicit["env_name"], explicit["algorithm_name"]
+    resolved = {**BASE_DEFAULTS, **ENV_DEFAULTS.get(env, {}), **ALGORITHM_DEFAULTS.get((algo, None), {}),
+                **ALGORITHM_DEFAULTS.get((algo, env), {}), **explicit}
+    cfg = argparse.Namespace(**resolved)
+    _check_scope(given, env, algo)
+    validate(cfg)
+    return cfg
+
+
+def _check_scope(given: dict, env: str, algo: str) -> None:
+    """Env- or algorithm-specific flags given for another env/algorithm would do nothing."""
+    for owner, flags in ENV_FLAGS.items():
+        bad = [f for f in flags if f in given and env != owner]
+        if bad:
+            raise ConfigError(f"--{bad[0]} applies only to --env_name {owner}, not {env}")
+    for owner, flags in ALGORITHM_FLAGS.items():
+        bad = [f for f in flags if f in given and algo != owner]
+        if bad:
+            raise ConfigError(f"--{bad[0]} applies only to --algorithm_name {owner}, not {algo}")
+    if algo == "ippo" and given.get("use_centralized_V"):
+        raise ConfigError("--use_centralized_V contradicts --algorithm_name ippo (decentralized critics); "
+                          "use mappo for a centralized critic")
+
+
+def env_kwargs(cfg) -> dict:
+    """The env-specific flags handed to the env constructor."""
+    return {name: getattr(cfg, name) for name in ENV_FLAGS.get(cfg.env_name, ())}
+
+
+def _positive(cfg, *names):
+    for name in names:
+        if getattr(cfg, name) <= 0:
+            raise ConfigError(f"--{name} must be > 0, got {getattr(cfg, name)}")
+
+
+def validate(cfg: argparse.Namespace) -> None:
+    """Reject impossible combinations with a message naming the values involved."""
+    from onpolicy.envs import validate_env_args  # imports env modules lazily; keeps config light
+
+    try:
+        validate_env_args(cfg.env_name, cfg.scenario_name, env_kwargs(cfg), cfg.vec_env)
+    except ValueError as err:
+        raise ConfigError(f"--scenario_name/--vec_env: {err}") from None
+    _positive(cfg, "n_rollout_threads", "n_eval_rollout_threads", "num_env_steps", "episode_length",
+              "hidden_size", "layer_N", "recurrent_N", "data_chunk_length", "ppo_epoch", "num_mini_batch",
+              "eval_interval", "eval_episodes", "save_interval", "log_interval", "n_workers",
+              "lr", "critic_lr", "n_training_threads")
+    if not 0 < cfg.gamma <= 1 or not 0 <= cfg.gae_lambda <= 1:
+        raise ConfigError(f"--gamma must be in (0, 1] and --gae_lambda in [0, 1], got {cfg.gamma}, {cfg.gae_lambda}")
+    chunk = cfg.data_chunk_length if cfg.use_recurrent_policy else 1
+    if cfg.episode_length % chunk:
+        raise ConfigError(f"--episode_length {cfg.episode_length} must be a multiple of "
+                          f"--data_chunk_length {chunk} for recurrent policies")
+    n_chunks = cfg.episode_length // chunk * cfg.n_rollout_threads
+    if cfg.num_mini_batch > n_chunks:
+        raise ConfigError(f"--num_mini_batch {cfg.num_mini_batch} exceeds the {n_chunks} samples "
+                          f"(episode_length/chunk × n_rollout_threads) of one rollout")
+    if cfg.vec_env == "subproc" and cfg.n_rollout_threads % cfg.n_workers:
+        raise ConfigError(f"--n_rollout_threads {cfg.n_rollout_threads} must be divisible by "
+                          f"--n_workers {cfg.n_workers} for the subproc vec env")
+    if cfg.algorithm_name == "agentmixer":
+        if not 0 < cfg.mix_std_y_coef < 1:
+            raise ConfigError(f"--mix_std_y_coef must be in (0, 1), got {cfg.mix_std_y_coef}")
+        _positive(cfg, "temperature", "temperature_start", "mixer_lr", "pm_blocks")
+        if not 0 < cfg.temperature_ramp <= 1:
+            raise ConfigError(f"--temperature_ramp must be in (0, 1], got {cfg.temperature_ramp}")
+    if cfg.algorithm_name == "ail":
+        if not 0 < cfg.ail_beta_ramp <= 1:
+            raise ConfigError(f"--ail_beta_ramp must be in (0, 1], got {cfg.ail_beta_ramp}")
+        if cfg.use_recurrent_policy:
+            raise ConfigError("--use_recurrent_policy is not supported by --algorithm_name ail: its expert "
+                              "acts on the full state and has no recurrent memory; use --no-use_recurrent_policy")
+
+
+def config_to_dict(cfg: argparse.Namespace) -> dict:
+    """The resolved config as written to config.json (replayable with --config)."""
+    return {k: v for k, v in sorted(vars(cfg).items()) if k in KNOWN_KEYS and k != "resume"}

@@ -1,0 +1,309 @@
+"""Core environment interfaces shared by every env and vectorized backend.
+
+Shape legend used in docstrings: E = number of envs, N = agents, Do/Ds = observation/state
+features, A = number of discrete actions, Da = action features (1 for Discrete: the index).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+from gymnasium.spaces import Box, Discrete
+
+
+@dataclass
+class VecObs:
+    """What a vec env shows the policy after reset()."""
+
+    obs: np.ndarray  # (E, N, Do) float32
+    state: np.ndarray  # (E, N, Ds) float32, per-agent state (agent-specific or a copied global state)
+    avail: np.ndarray | None  # (E, N, A) float32 0/1 for Discrete action spaces, None for Box
+
+
+@dataclass
+class VecStep:
+    """Result of VecEnv.step(). obs/state/avail are AFTER auto-reset of finished envs."""
+
+    obs: np.ndarray  # (E, N, Do)
+    state: np.ndarray  # (E, N, Ds)
+    avail: np.ndarray | None  # (E, N, A) or None
+    reward: np.ndarray  # (E, N) float32
+    terminated: np.ndarray  # (E,) bool, true end of the MDP
+    truncated: np.ndarray  # (E,) bool, time limit; False where terminated
+    active: np.ndarray  # (E, N) bool, agents alive in the returned obs
+    final_obs: np.ndarray  # (E, N, Do) observation reached BEFORE auto-reset (== obs where not done)
+    final_state: np.ndarray  # (E, N, Ds) state reached BEFORE auto-reset (== state where not done)
+    episode_info: dict[str, np.ndarray]  # each (E,) float64, NaN where no episode finished
+
+
+@dataclass
+class BatchStep:
+    """Raw result of stepping E envs, before bookkeeping and auto-reset (internal to vec envs)."""
+
+    obs: np.ndarray  # (E, N, Do)
+    state: np.ndarray  # (E, N, Ds)
+    avail: np.ndarray | None  # (E, N, A) or None
+    reward: np.ndarray  # (E, N) float32
+    terminated: np.ndarray  # (E,) bool
+    truncated: np.ndarray  # (E,) bool
+    info: dict[str, np.ndarray]  # (E,) float64 per episode_info key, valid where the episode ended
+
+
+class MultiAgentEnv(ABC):
+    """A single (non-vectorized) multi-agent env. All agents act every step.
+
+    Subclasses set n_agents and the per-agent space lists in __init__. `episode_info_keys`
+    lists the info entries (besides return/length) that describe a finished episode; step()
+    must put them in `info` at least on the step that ends an episode.
+    """
+
+    n_agents: int
+    observation_space: list[Box]
+    state_space: list[Box]
+    action_space: list[Discrete | Box]
+    episode_info_keys: tuple[str, ...] = ()
+
+    @abstractmethod
+    def reset(self, seed: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """Start an episode. seed=None continues the env's own RNG stream.
+
+        Returns obs (N, Do), state (N, Ds), avail (N, A) or None.
+        """
+
+    @abstractmethod
+    def step(self, actions: np.ndarray) -> tuple:
+        """Apply actions (N, Da). Returns (obs, state, avail, reward (N,), terminated, truncated, info)."""
+
+    @abstractmethod
+    def get_state(self) -> dict[str, Any]:
+        """Picklable snapshot (numpy arrays, python scalars, nested dicts/lists, RNG state)."""
+
+    @abstractmethod
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore a snapshot from get_state(); the next steps repeat the original ones."""
+
+    def close(self) -> None:
+        """Release resources (nothing to release for pure-numpy envs)."""
+
+
+def discrete_actions(actions: np.ndarray, shape: tuple[int, ...], n_actions: int) -> np.ndarray:
+    """Convert action indices given as shape + (1,) (or `shape`) floats/ints to an int64 array of `shape`.
+
+    Policies often store discrete actions in float buffers, so 2.0 is accepted as action 2,
+    but non-integral or out-of-range values are rejected instead of being silently rounded.
+    """
+    raw = np.asarray(actions)
+    if raw.shape not in (shape, shape + (1,)):
+        raise ValueError(f"expected discrete actions of shape {shape + (1,)}, got {raw.shape}")
+    raw = raw.reshape(shape)
+    idx = raw.astype(np.int64)
+    if not np.array_equal(idx, raw) or (idx < 0).any() or (idx >= n_actions).any():
+        raise ValueError(f"discrete actions must be integers in [0, {n_actions}), got {raw.ravel()}")
+    return idx
+
+
+def generator_from_state(state: dict[str, Any]) -> np.random.Generator:
+    """Rebuild a numpy Generator from `generator.bit_generator.state` (a picklable dict)."""
+    bit_generator = getattr(np.random, state["bit_generator"])()
+    bit_generator.state = state
+    return np.random.Generator(bit_generator)
+
+
+def stack_env_resets(results: list[tuple]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Stack single-env reset() results into obs (E, N, Do), state (E, N, Ds), avail (E, N, A) or None."""
+    obs, state, avail = zip(*results)
+    return np.stack(obs), np.stack(state), None if avail[0] is None else np.stack(avail)
+
+
+def stack_env_steps(results: list[tuple], info_keys: tuple[str, ...]) -> BatchStep:
+    """Stack single-env step() results into a BatchStep; missing info keys become NaN."""
+    obs, state, avail, reward, terminated, truncated, infos = zip(*results)
+    return BatchStep(
+        obs=np.stack(obs),
+        state=np.stack(state),
+        avail=None if avail[0] is None else np.stack(avail),
+        reward=np.stack(reward).astype(np.float32),
+        terminated=np.array(terminated, dtype=bool),
+        truncated=np.array(truncated, dtype=bool),
+        info={k: np.array([i.get(k, np.nan) for i in infos], dtype=np.float64) for k in info_keys},
+    )
+
+
+def concat_batch_steps(parts: list[BatchStep]) -> BatchStep:
+    """Concatenate BatchSteps of consecutive env slices along the env axis."""
+    return BatchStep(
+        obs=np.concatenate([p.obs for p in parts]),
+        state=np.concatenate([p.state for p in parts]),
+        avail=None if parts[0].avail is None else np.concatenate([p.avail for p in parts]),
+        reward=np.concatenate([p.reward for p in parts]),
+        terminated=np.concatenate([p.terminated for p in parts]),
+        truncated=np.concatenate([p.truncated for p in parts]),
+        info={k: np.concatenate([p.info[k] for p in parts]) for k in parts[0].info},
+    )
+
+
+class EpisodeStats:
+    """Running undiscounted team return and length of each env's current episode."""
+
+    def __init__(self, num_envs: int, info_keys: tuple[str, ...]):
+        self.info_keys = info_keys
+        self.returns = np.zeros(num_envs, dtype=np.float64)
+        self.lengths = np.zeros(num_envs, dtype=np.int64)
+
+    def reset(self) -> None:
+        self.returns[:] = 0.0
+        self.lengths[:] = 0
+
+    def update(self, reward: np.ndarray, done: np.ndarray, info: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Add one step of reward (E, N); return episode_info, each (E,) float64, NaN where not done."""
+        # The team reward is the mean over agents: identical to each agent's reward in shared-reward
+        # envs, and still a sensible team score if a later env gives agents different rewards.
+        self.returns += reward.mean(axis=1, dtype=np.float64)
+        self.lengths += 1
+        episode_info = {
+            "return": np.where(done, self.returns, np.nan),
+            "length": np.where(done, self.lengths.astype(np.float64), np.nan),
+        }
+        for key in self.info_keys:
+            episode_info[key] = np.where(done, info[key], np.nan)
+        self.returns[done] = 0.0
+        self.lengths[done] = 0
+        return episode_info
+
+    def get_state(self) -> dict[str, np.ndarray]:
+        return {"returns": self.returns.copy(), "lengths": self.lengths.copy()}
+
+    def set_state(self, state: dict[str, np.ndarray]) -> None:
+        self.returns[:] = state["returns"]
+        self.lengths[:] = state["lengths"]
+
+
+class VecEnv(ABC):
+    """E copies of a multi-agent env stepped together, with automatic reset of finished envs.
+
+    This class owns the logic every backend shares (seeding, episode bookkeeping, auto-reset,
+    state snapshots); a backend only implements how to reset, step and snapshot its envs.
+    Env k is seeded with seed + k on the first reset() and then continues its own RNG stream.
+    """
+
+    def __init__(
+        self,
+        num_envs: int,
+        seed: int,
+        n_agents: int,
+        observation_space: list[Box],
+        state_space: list[Box],
+        action_space: list[Discrete | Box],
+        episode_info_keys: tuple[str, ...],
+    ):
+        self.num_envs = num_envs
+        self.seed = seed
+        self.n_agents = n_agents
+        self.observation_space = observation_space
+        self.state_space = state_space
+        self.action_space = action_space
+        self.episode_info_keys = episode_info_keys
+        self._episodes = EpisodeStats(num_envs, episode_info_keys)
+        self._seeded = False  # becomes True once every env got its seed (by reset or set_state)
+        self._needs_reset = True
+
+    # --- backend hooks -------------------------------------------------------------------
+    @abstractmethod
+    def _reset_envs(self, env_ids: np.ndarray, seeds: list[int] | None) -> tuple:
+        """Reset the envs in env_ids (sorted). Returns obs (k, N, Do), state (k, N, Ds), avail (k, N, A) | None."""
+
+    @abstractmethod
+    def _step_envs(self, actions: np.ndarray) -> BatchStep:
+        """Step all envs with actions (E, N, Da), without auto-reset."""
+
+    @abstractmethod
+    def _get_env_states(self) -> list[dict]:
+        """One single-env-format snapshot per env (so snapshots are portable across backends)."""
+
+    @abstractmethod
+    def _set_env_states(self, states: list[dict]) -> None:
+        """Restore one snapshot per env."""
+
+    def close(self) -> None:
+        """Release backend resources; idempotent."""
+
+    # --- shared logic --------------------------------------------------------------------
+    def reset(self) -> VecObs:
+        """Reset every env; the first call seeds env k with seed + k."""
+        env_ids = np.arange(self.num_envs)
+        seeds = None if self._seeded else [self.seed + k for k in range(self.num_envs)]
+        obs, state, avail = self._reset_envs(env_ids, seeds)
+        self._seeded = True
+        self._needs_reset = False
+        self._episodes.reset()
+        return VecObs(obs=obs, state=state, avail=avail)
+
+    def step(self, actions: np.ndarray) -> VecStep:
+        """Step with actions (E, N, Da); finished envs are reset and their new obs returned."""
+        if self._needs_reset:
+            raise RuntimeError("call reset() (or set_state()) before step()")
+        actions = np.asarray(actions)
+        if actions.shape[:2] != (self.num_envs, self.n_agents):
+            raise ValueError(f"actions must have shape ({self.num_envs}, {self.n_agents}, Da), got {actions.shape}")
+        batch = self._step_envs(actions)
+        truncated = batch.truncated & ~batch.terminated
+        done = batch.terminated | truncated
+        episode_info = self._episodes.update(batch.reward, done, batch.info)
+        final_obs, final_state = batch.obs, batch.state
+        if done.any():
+            # Truncated episodes bootstrap from these; the arrays below get the reset obs.
+            final_obs, final_state = batch.obs.copy(), batch.state.copy()
+            env_ids = np.flatnonzero(done)
+            obs, state, avail = self._reset_envs(env_ids, None)
+            batch.obs[env_ids] = obs
+            batch.state[env_ids] = state
+            if batch.avail is not None:
+                batch.avail[env_ids] = avail
+        return VecStep(
+            obs=batch.obs,
+            state=batch.state,
+            avail=batch.avail,
+            reward=batch.reward,
+            terminated=batch.terminated,
+            truncated=truncated,
+            # Every agent of these envs acts until the episode ends (agent death comes with SMAX).
+            active=np.ones((self.num_envs, self.n_agents), dtype=bool),
+            final_obs=final_obs,
+            final_state=final_state,
+            episode_info=episode_info,
+        )
+
+    def get_state(self) -> dict[str, Any]:
+        """Picklable snapshot of all envs (incl. RNGs) and the running episode statistics."""
+        if self._needs_reset:
+            raise RuntimeError("call reset() before get_state()")
+        return {"envs": self._get_env_states(), "episodes": self._episodes.get_state()}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Restore a get_state() snapshot (from any backend of the same env)."""
+        if len(state["envs"]) != self.num_envs:
+            raise ValueError(f"snapshot holds {len(state['envs'])} envs, this vec env has {self.num_envs}")
+        self._set_env_states(state["envs"])
+        self._episodes.set_state(state["episodes"])
+        self._seeded = True
+        self._needs_reset = False
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    """Registry entry describing how to build one env family.
+
+    make_env(scenario, **env_kwargs) -> MultiAgentEnv is used by the dummy/subproc backends
+    (it must be picklable, e.g. a class); make_batched(scenario, num_envs, seed, **env_kwargs)
+    -> VecEnv is the optional array-batched backend.
+    """
+
+    name: str
+    scenarios: tuple[str, ...]  # human-readable choices, used in error messages
+    is_scenario: Callable[[str], bool]
+    env_kwargs: tuple[str, ...]  # accepted env_kwargs keys
+    make_env: Callable[..., MultiAgentEnv]
+    make_batched: Callable[..., VecEnv] | None = None
