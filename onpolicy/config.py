@@ -13,8 +13,10 @@ import difflib
 import json
 from pathlib import Path
 
-ALGORITHM_NAMES = ("mappo", "ippo", "agentmixer", "ail")
-ENV_NAMES = ("matrix", "predator_prey")
+from onpolicy.algorithms import ALGORITHMS
+from onpolicy.envs import ENV_NAMES
+
+ALGORITHM_NAMES = tuple(ALGORITHMS)
 
 
 class ConfigError(ValueError):
@@ -30,11 +32,16 @@ class _Parser(argparse.ArgumentParser):
 ENV_FLAGS = {
     "predator_prey": ("grid_size", "n_predators", "n_prey", "penalty", "step_cost", "capture_reward",
                       "max_steps", "sight"),
+    "mujoco": ("agent_conf", "agent_obsk", "add_agent_id"),
+    "smax": ("use_agent_specific_state",),
+    "smacv2": ("units", "use_agent_specific_state"),
 }
 ALGORITHM_FLAGS = {
     "agentmixer": ("pm_type", "pm_blocks", "mixer_lr", "sigmoid_gain", "mix_std_y_coef", "temperature",
                    "temperature_schedule", "temperature_start", "temperature_ramp", "igc_strict"),
     "ail": ("ail_beta_schedule", "ail_beta_ramp", "ail_loss", "bc_epochs", "student_lr"),
+    "mat": ("n_block", "n_head", "n_embd"),
+    "mat_dec": ("n_block", "n_head", "n_embd"),
 }
 
 BASE_DEFAULTS = dict(
@@ -50,6 +57,10 @@ BASE_DEFAULTS = dict(
     # predator-prey
     grid_size=5, n_predators=2, n_prey=1, penalty=0.0, step_cost=-0.01, capture_reward=10.0, max_steps=128,
     sight=1,
+    # MA-MuJoCo, SMAX, SMACv2
+    agent_conf="6x1", agent_obsk=0, add_agent_id=False, units="5v5", use_agent_specific_state=True,
+    # MAT / MAT-Dec (paper appendix: 1 block, 1 head)
+    n_block=1, n_head=1, n_embd=64,
     # AgentMixer
     pm_type="mixer", pm_blocks=1, mixer_lr=5e-5, sigmoid_gain=1.0, mix_std_y_coef=0.95, temperature=1.0,
     temperature_schedule="constant", temperature_start=0.1, temperature_ramp=2 / 3, igc_strict=False,
@@ -60,10 +71,21 @@ ENV_DEFAULTS = {
     # Paper appendix F, matrix column: 200k steps, 50 threads × 200 steps, 1 × 64, 15 epochs.
     "matrix": dict(scenario_name="climbing", ppo_epoch=15, eval_episodes=10, n_eval_rollout_threads=10),
     "predator_prey": dict(scenario_name="default", num_env_steps=2_000_000, ppo_epoch=15),
+    # Appendix F, MA-MuJoCo column: lr 3e-4, entropy 0, 2 × 64, 5 epochs, 40 threads × 100 steps, obsk 0.
+    "mujoco": dict(scenario_name="HalfCheetah", num_env_steps=10_000_000, n_rollout_threads=40, episode_length=100,
+                   lr=3e-4, critic_lr=3e-4, entropy_coef=0.0, layer_N=2, ppo_epoch=5, n_eval_rollout_threads=4,
+                   eval_episodes=8, eval_interval=25),
+    # Appendix F, SMACv2 column: lr 5e-4, entropy 0.01, 1 × 64, 5 epochs, 50 threads × 200 steps, 10M steps.
+    "smacv2": dict(scenario_name="protoss", num_env_steps=10_000_000, ppo_epoch=5, use_recurrent_policy=True,
+                   eval_episodes=32, eval_interval=25),
+    "smax": dict(scenario_name="smacv2_5_units", num_env_steps=10_000_000, ppo_epoch=5, use_recurrent_policy=True,
+                 eval_episodes=32, eval_interval=25),
 }
 ALGORITHM_DEFAULTS = {
     ("ippo", None): dict(use_centralized_V=False),
     ("agentmixer", "predator_prey"): dict(temperature_schedule="linear", temperature_start=0.1),
+    # The authors' MuJoCo AgentMixer settings.
+    ("agentmixer", "mujoco"): dict(mixer_lr=3e-5, mix_std_y_coef=0.75, sigmoid_gain=0.3),
 }
 
 
@@ -93,7 +115,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--n_workers", type=int, help="subprocess workers (subproc vec env)")
     for name, kind in (("grid_size", int), ("n_predators", int), ("n_prey", int), ("penalty", float),
                        ("step_cost", float), ("capture_reward", float), ("max_steps", int), ("sight", int)):
-        g.add_argument(f"--{name}", type=kind)
+        g.add_argument(f"--{name}", type=kind, help="predator_prey")
+    g.add_argument("--agent_conf", type=str, help="mujoco: agent partition, e.g. 6x1, 2x4, 9|8")
+    g.add_argument("--agent_obsk", type=int, help="mujoco: observation depth k in the joint graph (paper: 0)")
+    g.add_argument("--add_agent_id", help="mujoco: append a one-hot agent id to observations", **on_off)
+    g.add_argument("--units", choices=("5v5", "10v10", "10v11", "20v20", "20v23"), help="smacv2: team sizes")
+    g.add_argument("--use_agent_specific_state", help="smacv2/smax: per-agent state instead of the global one",
+                   **on_off)
     g = p.add_argument_group("network")
     for name in ("hidden_size", "layer_N", "recurrent_N", "data_chunk_length"):
         g.add_argument(f"--{name}", type=int)
@@ -124,6 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
         g.add_argument(f"--{name}", type=float)
     g.add_argument("--temperature_schedule", choices=("constant", "linear"))
     g.add_argument("--igc_strict", **on_off)
+    g = p.add_argument_group("mat / mat_dec")
+    for name in ("n_block", "n_head", "n_embd"):
+        g.add_argument(f"--{name}", type=int)
     g = p.add_argument_group("ail")
     g.add_argument("--ail_beta_schedule", choices=("linear", "step"))
     g.add_argument("--ail_beta_ramp", type=float, help="fraction of training over which β goes 1 → 0")

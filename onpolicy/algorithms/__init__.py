@@ -32,6 +32,17 @@ ALGORITHMS: dict[str, AlgorithmSpec] = {
                                 "onpolicy.algorithms.agentmixer.trainer:AgentMixerTrainer", True),
     "ail": AlgorithmSpec("onpolicy.algorithms.ail.policy:AILPolicy",
                          "onpolicy.algorithms.ail.trainer:AILTrainer", True),
+    "happo": AlgorithmSpec("onpolicy.algorithms.happo.policy:HAPPOPolicy",
+                           "onpolicy.algorithms.happo.trainer:HAPPOTrainer", True),
+    "armappo": AlgorithmSpec("onpolicy.algorithms.armappo.policy:ARMAPPOPolicy",
+                             "onpolicy.algorithms.mappo.trainer:PPOTrainer", False,
+                             "agent i also sees the actions of agents 1..i-1 at execution"),
+    "mat": AlgorithmSpec("onpolicy.algorithms.mat.policy:MATPolicy",
+                         "onpolicy.algorithms.mat.trainer:MATTrainer", False,
+                         "sees all observations and decodes actions auto-regressively: an upper bound"),
+    "mat_dec": AlgorithmSpec("onpolicy.algorithms.mat.policy:MATDecPolicy",
+                             "onpolicy.algorithms.mat.trainer:MATTrainer", False,
+                             "decentralized decoder, but the encoder still sees all observations"),
 }
 
 

@@ -17,6 +17,9 @@ from onpolicy.envs.subproc import EnvWorkerError, SubprocVecEnv
 _ENV_MODULES = {
     "matrix": "onpolicy.envs.matrix",
     "predator_prey": "onpolicy.envs.predator_prey",
+    "mujoco": "onpolicy.envs.mujoco",
+    "smax": "onpolicy.envs.smax",
+    "smacv2": "onpolicy.envs.smacv2",
 }
 ENV_NAMES = tuple(_ENV_MODULES)
 BACKENDS = ("auto", "batched", "dummy", "subproc")
