@@ -53,7 +53,7 @@ BASE_DEFAULTS = dict(
     huber_delta=10.0, use_clipped_value_loss=True, share_policy=True, use_centralized_V=True, use_eval=True,
     eval_interval=5, eval_episodes=32, save_interval=10, log_interval=1, cuda=True, use_wandb=False,
     user_name=None, wandb_project=None, wandb_mode="offline", use_tensorboard=False, runs_dir="runs",
-    vec_env="auto", n_workers=2, progress_bar=True, resume=None,
+    vec_env="auto", n_workers=2, progress_bar=True, resume=None, run_dir=None,
     # predator-prey
     grid_size=5, n_predators=2, n_prey=1, penalty=0.0, step_cost=-0.01, capture_reward=10.0, max_steps=128,
     sight=1,
@@ -103,6 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--config", type=str, help="config.json of an earlier run to replay; flags override it")
     g.add_argument("--resume", type=str, help="run dir of a killed run to continue from its last checkpoint")
     g.add_argument("--runs_dir", type=str, help="parent of the run directories (default runs/)")
+    g.add_argument("--run_dir", type=str, help="exact directory for this run (sweeps); default: a new one "
+                                               "under --runs_dir")
     g.add_argument("--cuda", help="use a GPU when one is present", **on_off)
     g.add_argument("--n_training_threads", type=int)
     g.add_argument("--progress_bar", **on_off)
@@ -266,6 +268,9 @@ def validate(cfg: argparse.Namespace) -> None:
     if cfg.vec_env == "subproc" and cfg.n_rollout_threads % cfg.n_workers:
         raise ConfigError(f"--n_rollout_threads {cfg.n_rollout_threads} must be divisible by "
                           f"--n_workers {cfg.n_workers} for the subproc vec env")
+    if cfg.resume and cfg.run_dir:
+        raise ConfigError(f"--resume {cfg.resume} and --run_dir {cfg.run_dir} both choose the run directory; "
+                          "give only one")
     if cfg.algorithm_name == "agentmixer":
         if not 0 < cfg.mix_std_y_coef < 1:
             raise ConfigError(f"--mix_std_y_coef must be in (0, 1), got {cfg.mix_std_y_coef}")
@@ -282,4 +287,4 @@ def validate(cfg: argparse.Namespace) -> None:
 
 def config_to_dict(cfg: argparse.Namespace) -> dict:
     """The resolved config as written to config.json (replayable with --config)."""
-    return {k: v for k, v in sorted(vars(cfg).items()) if k in KNOWN_KEYS and k != "resume"}
+    return {k: v for k, v in sorted(vars(cfg).items()) if k in KNOWN_KEYS and k not in ("resume", "run_dir")}

@@ -21,8 +21,10 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
+    from onpolicy.utils.checkpoint import CheckpointError
+
     try:
         main()
-    except ConfigError as err:
+    except (ConfigError, CheckpointError, FileExistsError) as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(2)

@@ -22,7 +22,7 @@ from onpolicy.config import config_to_dict, env_kwargs
 from onpolicy.envs import make_vec_env
 from onpolicy.runner.matrix_diagnostics import matrix_diagnostics
 from onpolicy.utils.buffer import RolloutBuffer
-from onpolicy.utils.checkpoint import load_checkpoint, save_checkpoint
+from onpolicy.utils.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from onpolicy.utils.logger import Logger
 from onpolicy.utils.run_dir import new_run_dir, write_run_files
 
@@ -218,8 +218,8 @@ class Runner:
     def _restore(self, checkpoint: dict) -> None:
         try:
             self.trainer.load_state_dict(checkpoint["trainer"])
-        except RuntimeError as err:  # shape mismatches from load_state_dict
-            raise ValueError(f"checkpoint in {self.run_dir} does not fit this config: {err}") from None
+        except (RuntimeError, ValueError) as err:  # shape or optimizer mismatches from load_state_dict
+            raise CheckpointError(f"checkpoint in {self.run_dir} does not fit this config: {err}") from None
         self.env_steps = checkpoint["counters"]["env_steps"]
         self.updates = checkpoint["counters"]["updates"]
         torch.set_rng_state(checkpoint["rng"]["torch"])

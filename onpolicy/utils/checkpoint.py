@@ -45,6 +45,10 @@ def from_storable(obj):
     return obj
 
 
+class CheckpointError(ValueError):
+    """A checkpoint that is missing, unreadable, or from another config."""
+
+
 def save_checkpoint(run_dir: Path, payload: dict) -> Path:
     """Write to a temp file, fsync, then rename: a kill mid-write never corrupts the last one."""
     path = Path(run_dir) / CHECKPOINT_NAME
@@ -63,14 +67,14 @@ def load_checkpoint(path: Path, config: dict | None = None) -> dict:
     if path.is_dir():
         path = path / CHECKPOINT_NAME
     if not path.exists():
-        raise FileNotFoundError(f"no checkpoint at {path}")
+        raise CheckpointError(f"no checkpoint at {path}")
     payload = from_storable(torch.load(path, map_location="cpu", weights_only=True))
     if payload.get("format") != FORMAT_VERSION:
-        raise ValueError(f"{path}: checkpoint format {payload.get('format')} is not {FORMAT_VERSION}")
+        raise CheckpointError(f"{path}: checkpoint format {payload.get('format')} is not {FORMAT_VERSION}")
     if config is not None:
         saved = payload["config"]
         diffs = [f"{k}: checkpoint {saved.get(k)!r} vs config {config.get(k)!r}"
                  for k in STRUCTURAL_KEYS if saved.get(k) != config.get(k)]
         if diffs:
-            raise ValueError(f"{path} was written by another config: " + "; ".join(diffs))
+            raise CheckpointError(f"{path} was written by another config: " + "; ".join(diffs))
     return payload

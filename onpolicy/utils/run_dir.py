@@ -27,7 +27,14 @@ def code_version() -> dict:
 
 
 def new_run_dir(cfg) -> Path:
-    """runs/<env>/<scenario>/<algorithm>/<experiment>_seed<k>_<time>: unique, sortable."""
+    """--run_dir if given, else runs/<env>/<scenario>/<algorithm>/<experiment>_seed<k>_<time>."""
+    if cfg.run_dir:
+        path = Path(cfg.run_dir)
+        if (path / "checkpoint.pt").exists() or (path / "progress.csv").exists():
+            raise FileExistsError(f"--run_dir {path} already holds a run; continue it with --resume {path} "
+                                  "or choose another directory")
+        path.mkdir(parents=True, exist_ok=True)
+        return path
     stamp = time.strftime("%Y%m%d-%H%M%S")
     base = Path(cfg.runs_dir) / cfg.env_name / cfg.scenario_name / cfg.algorithm_name
     path = base / f"{cfg.experiment_name}_seed{cfg.seed}_{stamp}"

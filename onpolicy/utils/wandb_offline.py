@@ -1,0 +1,61 @@
+"""Read an offline W&B run (`run-<id>.wandb`) without syncing it.
+
+The file is W&B's append-only log: a 7-byte header, then 32 KiB blocks of records,
+each with a 7-byte header (crc32, length, type) and a protobuf `Record` payload that
+may be split across blocks (FIRST/MIDDLE/LAST) like LevelDB's log format.
+"""
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+_BLOCK = 32768
+_HEADER = 7
+_FULL, _FIRST, _MIDDLE, _LAST = 1, 2, 3, 4
+
+
+def _payloads(data: bytes):
+    if data[:4] != b":W&B":
+        raise ValueError("not a W&B run file (missing ':W&B' header)")
+    pos, pending = _HEADER, b""
+    while pos + _HEADER <= len(data):
+        left = _BLOCK - pos % _BLOCK
+        if left < _HEADER:  # block trailer padding
+            pos += left
+            continue
+        _, length, kind = struct.unpack("<IHB", data[pos:pos + _HEADER])
+        if length == 0 and kind == 0:
+            pos += left
+            continue
+        chunk = data[pos + _HEADER:pos + _HEADER + length]
+        pos += _HEADER + length
+        if kind == _FULL:
+            yield chunk
+        elif kind == _FIRST:
+            pending = chunk
+        elif kind == _MIDDLE:
+            pending += chunk
+        elif kind == _LAST:
+            yield pending + chunk
+
+
+def read_offline_run(run_file: str | Path) -> dict:
+    """{'run_id', 'name', 'project', 'group', 'config': {...}, 'history': [{metric: value, '_step': n}]}."""
+    from wandb.proto import wandb_internal_pb2 as pb
+
+    out = {"config": {}, "history": []}
+    for payload in _payloads(Path(run_file).read_bytes()):
+        record = pb.Record()
+        record.ParseFromString(payload)
+        kind = record.WhichOneof("record_type")
+        if kind == "run":
+            out.update(run_id=record.run.run_id, name=record.run.display_name, project=record.run.project,
+                       group=record.run.run_group)
+            out["config"].update({i.key: json.loads(i.value_json) for i in record.run.config.update})
+        elif kind == "config":
+            out["config"].update({i.key: json.loads(i.value_json) for i in record.config.update})
+        elif kind == "history":
+            out["history"].append({i.key or "/".join(i.nested_key): json.loads(i.value_json)
+                                   for i in record.history.item})
+    return out

@@ -1,0 +1,146 @@
+"""End to end: learning, logging, W&B offline, checkpoints and exact resume."""
+import csv
+import json
+
+import pytest
+import torch
+
+from onpolicy.algorithms.mappo.trainer import PPOTrainer
+from onpolicy.train import main
+from onpolicy.utils.checkpoint import CheckpointError, load_checkpoint
+
+TINY = ["--n_rollout_threads", "10", "--episode_length", "100", "--no-progress_bar", "--n_eval_rollout_threads", "2"]
+
+
+def read_csv(run_dir):
+    with open(f"{run_dir}/progress.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def test_mappo_learns_penalty_game_optimum(tmp_path):
+    summary = main(["--env_name", "matrix", "--scenario_name", "penalty_0", "--algorithm_name", "mappo",
+                    "--num_env_steps", "40000", "--runs_dir", str(tmp_path), "--no-progress_bar"])
+    assert summary["eval_episode_return"] == pytest.approx(10.0)
+    assert summary["eps_ce_gap"] == 0.0
+
+
+def test_run_dir_records_config_seed_and_code_version(tmp_path):
+    summary = main(["--env_name", "predator_prey", "--algorithm_name", "mappo", "--penalty", "-1",
+                    "--num_env_steps", "2000", "--runs_dir", str(tmp_path), "--seed", "3", *TINY])
+    run_dir = summary["run_dir"]
+    config = json.load(open(f"{run_dir}/config.json"))
+    meta = json.load(open(f"{run_dir}/meta.json"))
+    assert config["penalty"] == -1 and config["seed"] == 3 and meta["seed"] == 3
+    assert "git_commit" in meta["starts"][0] and meta["starts"][0]["package_version"]
+    rows = read_csv(run_dir)
+    assert [int(r["env_steps"]) for r in rows] == [1000, 2000]
+    assert rows[-1]["eval_episode_return"] != "" and rows[-1]["eval_episode_miscaptures"] != ""
+    for column in ("fps", "policy_loss", "value_loss", "entropy", "actor_grad_norm", "critic_grad_norm"):
+        assert rows[0][column] != ""
+
+
+def test_same_seed_same_curve(tmp_path):
+    argv = ["--env_name", "predator_prey", "--algorithm_name", "mappo", "--num_env_steps", "2000", *TINY]
+    a = read_csv(main([*argv, "--runs_dir", str(tmp_path / "a")])["run_dir"])
+    b = read_csv(main([*argv, "--runs_dir", str(tmp_path / "b")])["run_dir"])
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "fps"} for r in rows]  # noqa: E731
+    assert strip(a) == strip(b)
+
+
+@pytest.mark.parametrize("algorithm", ["mappo", "agentmixer"])
+def test_resume_after_a_crash_continues_exactly(tmp_path, monkeypatch, algorithm):
+    argv = ["--env_name", "predator_prey", "--algorithm_name", algorithm, "--num_env_steps", "4000",
+            "--save_interval", "2", "--eval_interval", "1", *TINY]
+    reference = read_csv(main([*argv, "--runs_dir", str(tmp_path / "ref")])["run_dir"])
+
+    calls = {"n": 0}
+    original = PPOTrainer.train
+
+    def crash_on_third_update(self, buffer):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt("simulated kill")
+        return original(self, buffer)
+
+    monkeypatch.setattr(PPOTrainer, "train", crash_on_third_update)
+    with pytest.raises(KeyboardInterrupt):
+        main([*argv, "--run_dir", str(tmp_path / "crashed")])
+    monkeypatch.setattr(PPOTrainer, "train", original)
+    assert load_checkpoint(tmp_path / "crashed")["counters"]["env_steps"] == 2000
+    main(["--resume", str(tmp_path / "crashed"), "--no-progress_bar"])
+    resumed = read_csv(tmp_path / "crashed")
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "fps"} for r in rows]  # noqa: E731
+    assert strip(resumed) == strip(reference)
+
+
+def test_checkpoint_holds_everything_needed_to_continue(tmp_path):
+    summary = main(["--env_name", "matrix", "--algorithm_name", "agentmixer", "--num_env_steps", "1000", *TINY,
+                    "--runs_dir", str(tmp_path)])
+    ckpt = load_checkpoint(summary["run_dir"])
+    assert set(ckpt["trainer"]["optimizers"]) == {"actor", "modifier", "critic"}
+    assert any(k.startswith("modifier.") for k in ckpt["trainer"]["policy"])
+    assert {"value_norm", "policy"} <= set(ckpt["trainer"])
+    assert {"torch", "generator", "numpy", "python"} <= set(ckpt["rng"])
+    assert ckpt["counters"] == {"env_steps": 1000, "updates": 1}
+    assert ckpt["buffer"]["obs"].shape == (10, 2, 2)
+
+
+def test_checkpoint_from_another_config_is_refused(tmp_path):
+    summary = main(["--env_name", "matrix", "--algorithm_name", "mappo", "--num_env_steps", "1000", *TINY,
+                    "--runs_dir", str(tmp_path)])
+    run_dir = summary["run_dir"]
+    with pytest.raises(CheckpointError, match="algorithm_name: checkpoint 'mappo' vs config 'agentmixer'"):
+        config = json.load(open(f"{run_dir}/config.json"))
+        load_checkpoint(run_dir, {**config, "algorithm_name": "agentmixer"})
+    config = json.load(open(f"{run_dir}/config.json"))
+    json.dump({**config, "hidden_size": 32}, open(f"{run_dir}/config.json", "w"))
+    with pytest.raises(CheckpointError, match="hidden_size: checkpoint 64 vs config 32"):
+        main(["--resume", run_dir, "--no-progress_bar"])
+    with pytest.raises(FileExistsError, match="already holds a run"):
+        main(["--env_name", "matrix", "--algorithm_name", "mappo", "--run_dir", run_dir, *TINY])
+
+
+def test_checkpoint_is_written_atomically(tmp_path, monkeypatch):
+    summary = main(["--env_name", "matrix", "--algorithm_name", "mappo", "--num_env_steps", "1000", *TINY,
+                    "--runs_dir", str(tmp_path)])
+    path = f"{summary['run_dir']}/checkpoint.pt"
+    before = open(path, "rb").read()
+
+    def killed_mid_write(obj, f):
+        f.write(b"partial")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", killed_mid_write)
+    from onpolicy.utils.checkpoint import save_checkpoint
+    with pytest.raises(KeyboardInterrupt):
+        save_checkpoint(summary["run_dir"], {"config": {}})
+    assert open(path, "rb").read() == before  # the previous checkpoint survives intact
+
+
+def test_wandb_offline_run_is_readable(tmp_path, monkeypatch):
+    from onpolicy.utils.wandb_offline import read_offline_run
+
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    summary = main(["--env_name", "matrix", "--algorithm_name", "mappo", "--num_env_steps", "2000", *TINY,
+                    "--runs_dir", str(tmp_path), "--use_wandb", "--wandb_mode", "online",
+                    "--experiment_name", "wb", "--seed", "5"])
+    run_file = next((tmp_path).rglob("offline-run-*/run-*.wandb"))
+    run = read_offline_run(run_file)
+    assert run["name"] == "mappo_wb_seed5" and run["project"] == "matrix" and run["group"] == "climbing"
+    assert run["config"]["seed"] == 5 and run["config"]["algorithm_name"] == "mappo"
+    steps = [h["_step"] for h in run["history"]]
+    assert steps == [1000, 2000]
+    assert run["history"][-1]["eval_episode_return"] == summary["eval_episode_return"]
+
+
+def test_agentmixer_and_ail_log_their_diagnostics(tmp_path):
+    am = read_csv(main(["--env_name", "matrix", "--algorithm_name", "agentmixer", "--num_env_steps", "2000",
+                        *TINY, "--runs_dir", str(tmp_path)])["run_dir"])
+    for column in ("igc_violation_rate", "joint_ratio", "modifier_grad_norm", "eps_ce_gap",
+                   "training_expected_payoff", "individual_expected_payoff", "temperature"):
+        assert am[-1][column] != "", column
+    ail = read_csv(main(["--env_name", "matrix", "--algorithm_name", "ail", "--num_env_steps", "2000",
+                         *TINY, "--runs_dir", str(tmp_path)])["run_dir"])
+    for column in ("eval_expert_episode_return", "eval_episode_return", "distill_loss", "beta"):
+        assert ail[-1][column] != "", column
+    assert float(ail[0]["beta"]) == 1.0 and float(ail[-1]["beta"]) < 1.0
