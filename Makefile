@@ -3,20 +3,26 @@ PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: setup demo test bench clean
+.PHONY: setup setup-envs demo test bench clean
 
-$(PY):
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --upgrade pip
-	$(PY) -m pip install -r requirements.txt
-	$(PY) -m pip install --no-deps -e .
+$(VENV)/.core: requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q -r requirements.txt
+	$(PY) -m pip install -q --no-deps -e .
+	touch $@
 
-setup: $(PY)
+$(VENV)/.envs: $(VENV)/.core requirements-envs.txt
+	$(PY) -m pip install -q -r requirements-envs.txt
+	touch $@
+
+setup: $(VENV)/.core
+
+setup-envs: $(VENV)/.envs
 
 demo: setup
 	PYTHON=$(PY) bash train_scripts/demo.sh
 
-test: setup
+test: setup-envs
 	$(PY) -m pytest -q tests
 
 bench: setup

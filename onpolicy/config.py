@@ -38,7 +38,8 @@ ENV_FLAGS = {
 }
 ALGORITHM_FLAGS = {
     "agentmixer": ("pm_type", "pm_blocks", "mixer_lr", "sigmoid_gain", "mix_std_y_coef", "temperature",
-                   "temperature_schedule", "temperature_start", "temperature_ramp", "igc_strict"),
+                   "temperature_schedule", "temperature_start", "temperature_ramp", "igc_strict",
+                   "pm_noise_dim"),
     "ail": ("ail_beta_schedule", "ail_beta_ramp", "ail_loss", "bc_epochs", "student_lr"),
     "mat": ("n_block", "n_head", "n_embd"),
     "mat_dec": ("n_block", "n_head", "n_embd"),
@@ -64,6 +65,7 @@ BASE_DEFAULTS = dict(
     # AgentMixer
     pm_type="mixer", pm_blocks=1, mixer_lr=5e-5, sigmoid_gain=1.0, mix_std_y_coef=0.95, temperature=1.0,
     temperature_schedule="constant", temperature_start=0.1, temperature_ramp=2 / 3, igc_strict=False,
+    pm_noise_dim=0,
     # AIL
     ail_beta_schedule="linear", ail_beta_ramp=0.5, ail_loss="kl", bc_epochs=5, student_lr=5e-4,
 )
@@ -154,6 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
         g.add_argument(f"--{name}", type=float)
     g.add_argument("--temperature_schedule", choices=("constant", "linear"))
     g.add_argument("--igc_strict", **on_off)
+    g.add_argument("--pm_noise_dim", type=int, help="width of a shared random signal fed to the Policy Modifier "
+                                                     "(a correlation device; 0 = the paper's PM)")
     g = p.add_argument_group("mat / mat_dec")
     for name in ("n_block", "n_head", "n_embd"):
         g.add_argument(f"--{name}", type=int)
@@ -275,6 +279,8 @@ def validate(cfg: argparse.Namespace) -> None:
         if not 0 < cfg.mix_std_y_coef < 1:
             raise ConfigError(f"--mix_std_y_coef must be in (0, 1), got {cfg.mix_std_y_coef}")
         _positive(cfg, "temperature", "temperature_start", "mixer_lr", "pm_blocks")
+        if cfg.pm_noise_dim < 0:
+            raise ConfigError(f"--pm_noise_dim must be >= 0, got {cfg.pm_noise_dim}")
         if not 0 < cfg.temperature_ramp <= 1:
             raise ConfigError(f"--temperature_ramp must be in (0, 1], got {cfg.temperature_ramp}")
     if cfg.algorithm_name == "ail":

@@ -9,7 +9,8 @@ from onpolicy.algorithms.mappo.trainer import PPOTrainer
 from onpolicy.train import main
 from onpolicy.utils.checkpoint import CheckpointError, load_checkpoint
 
-TINY = ["--n_rollout_threads", "10", "--episode_length", "100", "--no-progress_bar", "--n_eval_rollout_threads", "2"]
+TINY = ["--n_rollout_threads", "10", "--episode_length", "100", "--no-progress_bar", "--n_eval_rollout_threads", "2",
+        "--eval_episodes", "4"]
 
 
 def read_csv(run_dir):

@@ -43,7 +43,11 @@ __all__ = [
 def _spec(env_name: str) -> EnvSpec:
     if env_name not in _ENV_MODULES:
         raise ValueError(f"unknown env_name {env_name!r}; choices: {', '.join(ENV_NAMES)}")
-    return importlib.import_module(_ENV_MODULES[env_name]).SPEC
+    try:
+        return importlib.import_module(_ENV_MODULES[env_name]).SPEC
+    except ImportError as err:
+        raise ImportError(f"env {env_name!r} needs packages that are not installed ({err}); install them with "
+                          f"`pip install -r requirements-envs.txt` (see README, 'Environments')") from err
 
 
 def scenario_names(env_name: str) -> list[str] | None:
@@ -68,6 +72,8 @@ def validate_env_args(env_name: str, scenario_name: str, env_kwargs: dict | None
     if unknown:
         allowed = ", ".join(spec.env_kwargs) or "none"
         raise ValueError(f"unknown env_kwargs {unknown} for {env_name}; allowed: {allowed}")
+    if spec.validate_kwargs is not None:
+        spec.validate_kwargs(scenario_name, **(env_kwargs or {}))
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choices: {', '.join(BACKENDS)}")
     if backend == "auto":

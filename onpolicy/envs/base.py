@@ -307,3 +307,6 @@ class EnvSpec:
     env_kwargs: tuple[str, ...]  # accepted env_kwargs keys
     make_env: Callable[..., MultiAgentEnv]
     make_batched: Callable[..., VecEnv] | None = None
+    # validate_kwargs(scenario, **env_kwargs) raises ValueError for bad values without building an env,
+    # so bad flags fail at config time rather than inside a worker process.
+    validate_kwargs: Callable[..., None] | None = None

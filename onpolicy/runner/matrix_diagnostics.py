@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from onpolicy.envs.matrix import payoff_matrix
-from onpolicy.utils.matrix_metrics import epsilon_ce_gap, expected_payoff, product_distribution
+from onpolicy.utils.matrix_metrics import correlated_gap, epsilon_ce_gap, expected_payoff, product_distribution
 
 
 @torch.no_grad()
@@ -20,13 +20,16 @@ def matrix_diagnostics(policy, scenario: str, first_obs, device) -> dict[str, fl
                                                                                         first_obs.state))
     avail = torch.as_tensor(first_obs.avail[:1], dtype=torch.float32, device=device)
     individual = policy.individual_action_probs(obs, avail)[0].double().cpu().numpy()  # (N, A)
-    training = policy.training_action_probs(obs, state, avail)[0].double().cpu().numpy()
+    # (S, N, A): S > 1 when the training policy is correlated through a random signal.
+    training = policy.training_action_probs(obs, state, avail).double().cpu().numpy()
     normalise = lambda p: list(p / p.sum(-1, keepdims=True))  # noqa: E731  float32 softmax sums drift
+    joint = np.mean([product_distribution(normalise(p)) for p in training], axis=0)
     greedy = tuple(int(a) for a in individual.argmax(-1))
     return {
         "eps_ce_gap": epsilon_ce_gap(payoff, greedy),
         "greedy_payoff": float(payoff[greedy]),
         "individual_expected_payoff": expected_payoff(payoff, product_distribution(normalise(individual))),
-        "training_expected_payoff": expected_payoff(payoff, product_distribution(normalise(training))),
+        "training_expected_payoff": expected_payoff(payoff, joint),
+        "training_correlated_gap": correlated_gap(payoff, joint),
         "optimal_payoff": float(np.max(payoff)),
     }

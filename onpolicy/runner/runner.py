@@ -6,6 +6,7 @@ It is the same for every algorithm and environment: algorithms come from the reg
 from __future__ import annotations
 
 import math
+import os
 import random
 import time
 from pathlib import Path
@@ -20,15 +21,11 @@ from onpolicy.algorithms.mappo.policy import EnvInfo
 from onpolicy.algorithms.utils.distributions import action_dim
 from onpolicy.config import config_to_dict, env_kwargs
 from onpolicy.envs import make_vec_env
-from onpolicy.runner.matrix_diagnostics import matrix_diagnostics
+from onpolicy.runner.evaluation import evaluate_policy, mean_metrics, to_tensor
 from onpolicy.utils.buffer import RolloutBuffer
 from onpolicy.utils.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from onpolicy.utils.logger import Logger
 from onpolicy.utils.run_dir import new_run_dir, write_run_files
-
-
-def to_tensor(x: np.ndarray | None, device) -> torch.Tensor | None:
-    return None if x is None else torch.as_tensor(x, dtype=torch.float32, device=device)
 
 
 def select_device(cfg) -> torch.device:
@@ -39,16 +36,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def mean_metrics(records: list[dict]) -> dict[str, float]:
-    """Average each key over the records where it is finite."""
-    out = {}
-    for key in {k for r in records for k in r}:
-        vals = [r[key] for r in records if key in r and math.isfinite(r[key])]
-        if vals:
-            out[key] = float(np.mean(vals))
-    return out
 
 
 class Runner:
@@ -64,6 +51,8 @@ class Runner:
         self.run_dir = Path(resume_dir) if resume_dir else new_run_dir(cfg)
         self.meta = write_run_files(self.run_dir, self.config)
 
+        # MuJoCo writes warnings to MUJOCO_LOG.TXT; keep it with the run (workers read this on start).
+        os.environ.setdefault("ONPOLICY_MUJOCO_LOG", str(self.run_dir / "MUJOCO_LOG.TXT"))
         make = lambda n, seed: make_vec_env(cfg.env_name, cfg.scenario_name, n, seed, env_kwargs(cfg),  # noqa: E731
                                             backend=cfg.vec_env, n_workers=cfg.n_workers)
         self.envs = make(cfg.n_rollout_threads, cfg.seed)
@@ -71,9 +60,8 @@ class Runner:
         self.eval_envs = make(cfg.n_eval_rollout_threads, cfg.seed + 1_000_003) if cfg.use_eval else None
         if self.eval_envs is not None:
             self.eval_envs.reset()  # seeds them; later evaluations continue their RNG streams
-        space = self.envs.action_space[0]
-        self.env_info = EnvInfo(self.envs.n_agents, self.envs.observation_space[0].shape[0],
-                                self.envs.state_space[0].shape[0], space)
+        self.env_info = EnvInfo.from_vec_env(self.envs)
+        space = self.env_info.action_space
 
         policy_cls, trainer_cls = get_algorithm(cfg.algorithm_name).load()
         self.policy = policy_cls(cfg, self.env_info).to(self.device)
@@ -81,7 +69,8 @@ class Runner:
         self.trainer = trainer_cls(cfg, self.policy, self.generator)
         self.buffer = RolloutBuffer(cfg.episode_length, cfg.n_rollout_threads, self.envs.n_agents,
                                     self.env_info.obs_dim, self.env_info.state_dim, action_dim(space),
-                                    getattr(space, "n", None), self.policy.rnn_shape, self.device)
+                                    getattr(space, "n", None), self.policy.rnn_shape, self.device,
+                                    self.policy.stored_extras)
         self.env_steps = self.updates = 0
         if checkpoint is not None:
             self._restore(checkpoint)
@@ -153,7 +142,7 @@ class Runner:
             log_probs=result.log_probs, values=result.values,
             rewards=to_tensor(step.reward, d).unsqueeze(-1), masks=(~done).float(), bad_masks=1 - truncated,
             active_masks=torch.as_tensor(step.active, dtype=torch.float32, device=d).unsqueeze(-1),
-            truncation_values=truncation_values)
+            truncation_values=truncation_values, extras=result.extras)
 
     @torch.no_grad()
     def compute_returns(self) -> None:
@@ -164,34 +153,8 @@ class Runner:
 
     # -- evaluation ---------------------------------------------------------------------
     def evaluate(self, n_episodes: int | None = None) -> dict[str, float]:
-        """Deterministic decentralized execution on the eval envs, plus any extra evaluators."""
-        n_episodes = n_episodes or self.cfg.eval_episodes
-        decentralized = lambda obs, state, *rest, **kw: self.policy.act_decentralized(obs, *rest, **kw)  # noqa: E731
-        metrics = {f"eval_episode_{k}": v for k, v in self.run_episodes(decentralized, n_episodes).items()}
-        for name, act in self.policy.extra_evaluators().items():
-            metrics.update({f"eval_{name}_episode_{k}": v for k, v in self.run_episodes(act, n_episodes).items()})
-        if self.cfg.env_name == "matrix":
-            metrics.update(matrix_diagnostics(self.policy, self.cfg.scenario_name, self.eval_envs.reset(),
-                                              self.device))
-        return metrics
-
-    @torch.no_grad()
-    def run_episodes(self, act, n_episodes: int) -> dict[str, float]:
-        """Mean episode metrics of `act` (obs, state, rnn, masks, avail, deterministic) over n episodes."""
-        envs, d, N = self.eval_envs, self.device, self.envs.n_agents
-        first = envs.reset()
-        obs, state, avail = (to_tensor(x, d) for x in (first.obs, first.state, first.avail))
-        rnn = torch.zeros(envs.num_envs, N, *self.policy.rnn_shape, device=d)
-        masks = torch.ones(envs.num_envs, N, 1, device=d)
-        episodes: list[dict] = []
-        while len(episodes) < n_episodes:
-            actions, rnn = act(obs, state, rnn, masks, avail, deterministic=True)
-            step = envs.step(actions.cpu().numpy())
-            done = step.terminated | step.truncated
-            episodes += [{k: float(v[e]) for k, v in step.episode_info.items()} for e in np.flatnonzero(done)]
-            obs, state, avail = (to_tensor(x, d) for x in (step.obs, step.state, step.avail))
-            masks = torch.as_tensor(~done, dtype=torch.float32, device=d).view(-1, 1, 1).expand(-1, N, 1)
-        return mean_metrics(episodes[:n_episodes])
+        return evaluate_policy(self.policy, self.cfg, self.eval_envs, self.device,
+                               n_episodes or self.cfg.eval_episodes)
 
     def _log(self, episodes, rollout_info, train_metrics, fps, final: bool) -> dict:
         cfg = self.cfg

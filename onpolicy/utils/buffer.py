@@ -7,7 +7,7 @@ over to the next rollout by `after_update`.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 
@@ -28,6 +28,7 @@ class Batch:
     active_masks: torch.Tensor
     rnn_actor: torch.Tensor
     rnn_critic: torch.Tensor
+    extras: dict[str, torch.Tensor] = field(default_factory=dict)  # policy-specific stored inputs (L, B, N, k)
 
 
 class RolloutBuffer:
@@ -36,10 +37,13 @@ class RolloutBuffer:
     masks[t] = 0 when step t starts a new episode (terminated or truncated before it);
     bad_masks[t] = 0 when the episode before step t ended by truncation (time limit),
     in which case `truncation_values[t-1]` holds V(final state) to bootstrap from.
+    `extras` declares policy-specific per-step inputs (name -> width) that the policy
+    sampled at rollout time and must see again when re-evaluating actions.
     """
 
     def __init__(self, T: int, E: int, N: int, obs_dim: int, state_dim: int, act_dim: int,
-                 n_actions: int | None, rnn_shape: tuple[int, int], device: torch.device):
+                 n_actions: int | None, rnn_shape: tuple[int, int], device: torch.device,
+                 extras: dict[str, int] | None = None):
         self.T, self.E, self.N = T, E, N
         z = lambda *shape: torch.zeros(*shape, dtype=torch.float32, device=device)  # noqa: E731
         self.obs = z(T + 1, E, N, obs_dim)
@@ -57,6 +61,7 @@ class RolloutBuffer:
         self.truncation_values = z(T, E, N, 1)
         self.returns = z(T, E, N, 1)
         self.advantages = z(T, E, N, 1)
+        self.extras = {name: z(T, E, N, width) for name, width in (extras or {}).items()}
         self.step = 0
 
     def set_first(self, obs, state, avail) -> None:
@@ -67,7 +72,7 @@ class RolloutBuffer:
             self.avail[0].copy_(avail)
 
     def insert(self, *, obs, state, avail, rnn_actor, rnn_critic, actions, log_probs, values,
-               rewards, masks, bad_masks, active_masks, truncation_values) -> None:
+               rewards, masks, bad_masks, active_masks, truncation_values, extras=None) -> None:
         """Record step t's outcome: (E, N, ·) tensors; next-step fields go to index t+1."""
         t = self.step
         self.obs[t + 1].copy_(obs)
@@ -84,6 +89,8 @@ class RolloutBuffer:
         self.value_preds[t].copy_(values)
         self.rewards[t].copy_(rewards)
         self.truncation_values[t].copy_(truncation_values)
+        for name, value in (extras or {}).items():
+            self.extras[name][t].copy_(value)
         self.step = (t + 1) % self.T
 
     def after_update(self) -> None:
@@ -150,6 +157,7 @@ class RolloutBuffer:
                 active_masks=seq(self.active_masks),
                 rnn_actor=self.rnn_actor[starts[sel], envs[sel]],
                 rnn_critic=self.rnn_critic[starts[sel], envs[sel]],
+                extras={name: seq(value) for name, value in self.extras.items()},
             )
 
     def carry_state(self) -> dict[str, torch.Tensor]:

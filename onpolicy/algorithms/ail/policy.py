@@ -66,7 +66,7 @@ class AILPolicy(MAPPOPolicy):
 
     @torch.no_grad()
     def training_action_probs(self, obs, state, avail) -> torch.Tensor:
-        return self.expert_distribution(*add_time(state, avail)).dist.probs[0]
+        return self.expert_distribution(*add_time(state[:1], None if avail is None else avail[:1])).dist.probs[0]
 
 
 def _log(p: float) -> float:

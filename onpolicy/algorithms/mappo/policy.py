@@ -19,10 +19,19 @@ class EnvInfo:
     state_dim: int
     action_space: object  # gymnasium Discrete or Box, identical for all agents
 
+    @classmethod
+    def from_vec_env(cls, envs) -> "EnvInfo":
+        return cls(envs.n_agents, envs.observation_space[0].shape[0], envs.state_space[0].shape[0],
+                   envs.action_space[0])
+
 
 @dataclass
 class ActResult:
-    """One rollout step's outputs, (E, N, ·); `info` carries algorithm diagnostics."""
+    """One rollout step's outputs, (E, N, ·).
+
+    `info`: scalar diagnostics averaged over the rollout; `extras`: tensors the buffer
+    stores (declared by the policy's `stored_extras`) and hands back in Batch.extras.
+    """
 
     actions: torch.Tensor
     log_probs: torch.Tensor
@@ -30,6 +39,7 @@ class ActResult:
     rnn_actor: torch.Tensor
     rnn_critic: torch.Tensor
     info: dict = field(default_factory=dict)
+    extras: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -59,6 +69,7 @@ class MAPPOPolicy(nn.Module):
         critic_in = env.state_dim if cfg.use_centralized_V else env.obs_dim
         self.critic = MultiAgentCritic(critic_in, **common)
         self.rnn_shape = (cfg.recurrent_N, cfg.hidden_size)
+        self.stored_extras: dict[str, int] = {}  # per-step inputs the buffer must keep (name -> width)
 
     def actor_parameters(self):
         return self.actor.parameters()
@@ -104,8 +115,9 @@ class MAPPOPolicy(nn.Module):
         return self.actor.distribution(params, a).dist.probs[0]
 
     def training_action_probs(self, obs, state, avail) -> torch.Tensor:
-        """Per-agent probabilities (E, N, A) of the policy that collects rollouts."""
-        return self.individual_action_probs(obs, avail)
+        """Per-agent probabilities (S, N, A) of the policy that collects rollouts, for the first
+        env's input; S > 1 only for policies correlated through a random signal."""
+        return self.individual_action_probs(obs[:1], None if avail is None else avail[:1])
 
     def extra_evaluators(self) -> dict:
         """Other policies worth evaluating next to the decentralized one (name -> act fn)."""
