@@ -50,6 +50,7 @@ class BatchStep:
     terminated: np.ndarray  # (E,) bool
     truncated: np.ndarray  # (E,) bool
     info: dict[str, np.ndarray]  # (E,) float64 per episode_info key, valid where the episode ended
+    active: np.ndarray | None = None  # (E, N) bool agents alive after the step (before reset); None = all
 
 
 class MultiAgentEnv(ABC):
@@ -129,6 +130,7 @@ def stack_env_steps(results: list[tuple], info_keys: tuple[str, ...]) -> BatchSt
         terminated=np.array(terminated, dtype=bool),
         truncated=np.array(truncated, dtype=bool),
         info={k: np.array([i.get(k, np.nan) for i in infos], dtype=np.float64) for k in info_keys},
+        active=np.stack([i["active"] for i in infos]) if "active" in infos[0] else None,
     )
 
 
@@ -142,6 +144,7 @@ def concat_batch_steps(parts: list[BatchStep]) -> BatchStep:
         terminated=np.concatenate([p.terminated for p in parts]),
         truncated=np.concatenate([p.truncated for p in parts]),
         info={k: np.concatenate([p.info[k] for p in parts]) for k in parts[0].info},
+        active=None if parts[0].active is None else np.concatenate([p.active for p in parts]),
     )
 
 
@@ -262,6 +265,11 @@ class VecEnv(ABC):
             batch.state[env_ids] = state
             if batch.avail is not None:
                 batch.avail[env_ids] = avail
+        # Dead agents are inactive until their env resets; a reset env starts with everyone alive.
+        active = np.ones((self.num_envs, self.n_agents), dtype=bool)
+        if batch.active is not None:
+            active = batch.active.copy()
+            active[done] = True
         return VecStep(
             obs=batch.obs,
             state=batch.state,
@@ -269,8 +277,7 @@ class VecEnv(ABC):
             reward=batch.reward,
             terminated=batch.terminated,
             truncated=truncated,
-            # Every agent of these envs acts until the episode ends (agent death comes with SMAX).
-            active=np.ones((self.num_envs, self.n_agents), dtype=bool),
+            active=active,
             final_obs=final_obs,
             final_state=final_state,
             episode_info=episode_info,

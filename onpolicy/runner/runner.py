@@ -45,7 +45,8 @@ class Runner:
         seed_everything(cfg.seed)
         torch.set_num_threads(cfg.n_training_threads)
         self.device = select_device(cfg)
-        setproctitle(f"onpolicy:{cfg.algorithm_name}/{cfg.env_name}/{cfg.scenario_name}/seed{cfg.seed}")
+        setproctitle(f"onpolicy:{cfg.algorithm_name}/{cfg.env_name}/{cfg.scenario_name}/{cfg.experiment_name}"
+                     f"/seed{cfg.seed}")
 
         checkpoint = load_checkpoint(Path(resume_dir), self.config) if resume_dir else None
         self.run_dir = Path(resume_dir) if resume_dir else new_run_dir(cfg)

@@ -68,13 +68,19 @@ class PPOTrainer:
         (policy_loss - cfg.entropy_coef * entropy).backward()
         metrics.update(self.step_actor_optimizers())
 
-        v_loss = value_loss(result.values, batch.value_preds, batch.returns, batch.active_masks, cfg, self.value_norm)
+        metrics.update(self.critic_step(batch, result.values))
+        metrics.update(policy_loss=policy_loss.item(), entropy=entropy.item())
+        return metrics
+
+    def critic_step(self, batch: Batch, values: torch.Tensor) -> dict[str, float]:
+        """One step of the (clipped, Huber, ValueNorm-targeted) value loss on critic outputs (L, B, N, 1)."""
+        cfg = self.cfg
+        v_loss = value_loss(values, batch.value_preds, batch.returns, batch.active_masks, cfg, self.value_norm)
         self.critic_optimizer.zero_grad()
         (v_loss * cfg.value_loss_coef).backward()
-        metrics["critic_grad_norm"] = nn.utils.clip_grad_norm_(self.policy.critic.parameters(), cfg.max_grad_norm).item()
+        grad_norm = nn.utils.clip_grad_norm_(self.policy.critic.parameters(), cfg.max_grad_norm)
         self.critic_optimizer.step()
-        metrics.update(policy_loss=policy_loss.item(), value_loss=v_loss.item(), entropy=entropy.item())
-        return metrics
+        return {"value_loss": v_loss.item(), "critic_grad_norm": grad_norm.item()}
 
     def step_actor_optimizers(self) -> dict[str, float]:
         """Clip each optimizer's gradients separately and step it; report the norms."""

@@ -1,0 +1,147 @@
+"""ARMAPPO: agent i's actor conditions on the actions of agents 0..i-1 and on nothing later."""
+import csv
+import io
+
+import pytest
+import torch
+from gymnasium import spaces
+
+from onpolicy import train
+from onpolicy.algorithms.armappo.policy import ARMAPPOPolicy
+from onpolicy.algorithms.mappo.policy import EnvInfo
+from onpolicy.algorithms.mappo.trainer import PPOTrainer
+from onpolicy.config import parse_config
+from onpolicy.utils.buffer import Batch
+
+E, N, OBS_DIM, STATE_DIM, N_ACTIONS = 16, 3, 5, 7, 4
+SPACES = {"discrete": spaces.Discrete(N_ACTIONS), "box": spaces.Box(-1.0, 1.0, (2,))}
+
+
+def make_policy(space, *flags: str, seed: int = 0) -> ARMAPPOPolicy:
+    cfg = parse_config(["--env_name", "matrix", "--algorithm_name", "armappo", "--hidden_size", "16", *flags])
+    torch.manual_seed(seed)
+    return ARMAPPOPolicy(cfg, EnvInfo(N, OBS_DIM, STATE_DIM, space))
+
+
+def random_avail(generator: torch.Generator) -> torch.Tensor:
+    """0/1 availability (E, N, A) with action 0 always available."""
+    avail = (torch.rand(E, N, N_ACTIONS, generator=generator) < 0.5).float()
+    avail[..., 0] = 1.0
+    return avail
+
+
+def step_inputs(policy: ARMAPPOPolicy, seed: int = 0) -> dict:
+    """One rollout step's inputs (E, N, ·)."""
+    g = torch.Generator().manual_seed(seed)
+    rnn = torch.randn(E, N, *policy.rnn_shape, generator=g)
+    return dict(obs=torch.randn(E, N, OBS_DIM, generator=g), state=torch.randn(E, N, STATE_DIM, generator=g),
+                rnn_actor=rnn, rnn_critic=rnn, masks=torch.ones(E, N, 1),
+                avail=random_avail(g) if policy.discrete else None)
+
+
+def step_batch(inputs: dict, result) -> Batch:
+    """A Batch of one step (L = 1, B = E) holding what `act` produced."""
+    first = lambda x: None if x is None else x.unsqueeze(0)  # noqa: E731
+    g = torch.Generator().manual_seed(1)
+    return Batch(obs=first(inputs["obs"]), state=first(inputs["state"]), avail=first(inputs["avail"]),
+                 actions=first(result.actions), old_log_probs=first(result.log_probs),
+                 value_preds=first(result.values), returns=torch.randn(1, E, N, 1, generator=g),
+                 advantages=torch.randn(1, E, N, 1, generator=g), masks=first(inputs["masks"]),
+                 active_masks=torch.ones(1, E, N, 1), rnn_actor=inputs["rnn_actor"], rnn_critic=inputs["rnn_critic"])
+
+
+@pytest.mark.parametrize("space", SPACES.values(), ids=SPACES)
+@pytest.mark.parametrize("recurrent", [False, True], ids=["mlp", "gru"])
+def test_sequential_log_probs_match_teacher_forced_evaluation(space, recurrent):
+    policy = make_policy(space, *(["--use_recurrent_policy"] if recurrent else []))
+    inputs = step_inputs(policy)
+    with torch.no_grad():
+        result = policy.act(**inputs)
+        evaluated = policy.evaluate(step_batch(inputs, result))
+    action_width = 1 if isinstance(space, spaces.Discrete) else 2
+    assert result.actions.shape == (E, N, action_width)
+    assert result.log_probs.shape == result.values.shape == (E, N, 1)
+    assert result.rnn_actor.shape == (E, N, *policy.rnn_shape)
+    assert torch.allclose(evaluated.log_probs[0], result.log_probs, atol=1e-5)
+
+
+def test_sampled_actions_respect_availability():
+    policy = make_policy(SPACES["discrete"])
+    for seed in range(4):
+        inputs = step_inputs(policy, seed)
+        with torch.no_grad():
+            result = policy.act(**inputs)
+            greedy, _ = policy.act_decentralized(inputs["obs"], inputs["rnn_actor"], inputs["masks"],
+                                                 inputs["avail"])
+        for actions in (result.actions, greedy):
+            assert inputs["avail"].gather(-1, actions.long()).eq(1).all()
+
+
+@pytest.mark.parametrize("space", SPACES.values(), ids=SPACES)
+@pytest.mark.parametrize("shared", [True, False], ids=["shared", "per_agent"])
+def test_agent_sees_only_the_actions_of_agents_before_it(space, shared):
+    policy = make_policy(space, "--share_policy" if shared else "--no-share_policy")
+    g = torch.Generator().manual_seed(0)
+    obs = torch.randn(E, N, OBS_DIM, generator=g)
+    if policy.discrete:
+        actions = torch.randint(N_ACTIONS, (E, N, 1), generator=g).float()
+    else:
+        actions = torch.randn(E, N, 2, generator=g)
+
+    def params(acts):
+        with torch.no_grad():
+            return policy.actor(policy.actor_input(obs, policy.encode_actions(acts)), None, None)[0]
+
+    base = params(actions)
+    for j in range(N):
+        other = actions.clone()
+        other[:, j] = (other[:, j] + 1) % N_ACTIONS if policy.discrete else other[:, j] + 1.0
+        change = (params(other) - base).abs().amax(dim=(0, 2))  # (N,)
+        for i in range(N):
+            assert (change[i] > 1e-6) == (j < i), f"agent {i} vs a change of agent {j}'s action"
+
+
+def test_greedy_execution_decodes_in_order():
+    """act_decentralized's agent i takes the argmax given the greedy actions of agents 0..i-1."""
+    policy = make_policy(SPACES["discrete"])
+    inputs = step_inputs(policy)
+    zero_rnn = torch.zeros_like(inputs["rnn_actor"])
+    with torch.no_grad():
+        greedy, _ = policy.act_decentralized(inputs["obs"], zero_rnn, inputs["masks"], inputs["avail"])
+        probs = policy.individual_action_probs(inputs["obs"], inputs["avail"])
+        x = policy.actor_input(inputs["obs"], policy.encode_actions(greedy))
+        logits, _, _ = policy.actor(x.unsqueeze(0), zero_rnn, inputs["masks"].unsqueeze(0))
+    teacher_forced = policy.actor.distribution(logits, inputs["avail"].unsqueeze(0)).mode()[0]
+    assert torch.equal(greedy, teacher_forced)
+    assert torch.equal(probs.argmax(-1, keepdim=True).float(), greedy)
+
+
+def test_checkpoint_round_trip_restores_outputs():
+    policy = make_policy(SPACES["box"], seed=0)
+    trainer = PPOTrainer(policy.cfg, policy, torch.Generator().manual_seed(0))
+    inputs = step_inputs(policy)
+    with torch.no_grad():
+        batch = step_batch(inputs, policy.act(**inputs))
+    trainer.update(batch)
+    file = io.BytesIO()
+    torch.save(trainer.state_dict(), file)
+    file.seek(0)
+    restored_policy = make_policy(SPACES["box"], seed=1)
+    restored = PPOTrainer(restored_policy.cfg, restored_policy, torch.Generator().manual_seed(0))
+    restored.load_state_dict(torch.load(file, weights_only=True))
+    with torch.no_grad():
+        a, b = policy.evaluate(batch), restored_policy.evaluate(batch)
+    assert torch.equal(a.log_probs, b.log_probs) and torch.equal(a.values, b.values)
+    trainer.update(batch)
+    restored.update(batch)
+    for p, q in zip(policy.parameters(), restored_policy.parameters()):
+        assert torch.equal(p, q)
+
+
+def test_short_matrix_run_writes_progress(tmp_path):
+    summary = train.main(["--env_name", "matrix", "--algorithm_name", "armappo", "--num_env_steps", "4000",
+                          "--n_rollout_threads", "10", "--episode_length", "200", "--runs_dir", str(tmp_path),
+                          "--no-progress_bar"])
+    assert summary["env_steps"] == 4000
+    rows = list(csv.DictReader(open(f"{summary['run_dir']}/progress.csv")))
+    assert len(rows) == 2 and "eval_episode_return" in rows[-1]
