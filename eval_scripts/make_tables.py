@@ -98,8 +98,13 @@ def find_run_dirs(roots: list[str]) -> list[Path]:
     return sorted(found)
 
 
-def load_runs(roots: list[str]) -> list[Run]:
-    """Runs under `roots`; a seed found twice for the same task and algorithm keeps its newest run."""
+def method_label(config: dict, with_experiment: bool) -> str:
+    """A method is its algorithm, or `algorithm:experiment` to compare variants of one algorithm."""
+    return f"{config['algorithm_name']}:{config['experiment_name']}" if with_experiment else config["algorithm_name"]
+
+
+def load_runs(roots: list[str], with_experiment: bool = False) -> list[Run]:
+    """Runs under `roots`; a seed found twice for the same task and method keeps its newest run."""
     by_key: dict[tuple, Run] = {}
     for run_dir in find_run_dirs(roots):
         config_path = run_dir / "config.json"
@@ -107,7 +112,7 @@ def load_runs(roots: list[str]) -> list[Run]:
             print(f"warning: {run_dir} has progress.csv but no config.json; skipped", file=sys.stderr)
             continue
         config = json.loads(config_path.read_text())
-        run = Run(config["env_name"], config["scenario_name"], config["algorithm_name"], int(config["seed"]),
+        run = Run(config["env_name"], config["scenario_name"], method_label(config, with_experiment), int(config["seed"]),
                   run_dir, read_progress(run_dir / "progress.csv"))
         key = (run.task, run.algorithm, run.seed)
         if key in by_key:
@@ -150,13 +155,15 @@ class Row:
     p_value: float  # AgentMixer > this algorithm; NaN for AgentMixer itself or without AgentMixer runs
 
 
-def summarize(scores: dict[tuple[str, str], np.ndarray], n_bootstrap: int = 2000, seed: int = 0) -> list[Row]:
-    """One row per (task, algorithm), tasks alphabetically, methods in METHOD_ORDER."""
+def summarize(scores: dict[tuple[str, str], np.ndarray], n_bootstrap: int = 2000, seed: int = 0,
+              candidate_method: str = CANDIDATE) -> list[Row]:
+    """One row per (task, method), tasks alphabetically, methods in METHOD_ORDER; p-values test
+    `candidate_method` > each other method on the same task."""
     rows = []
     for task, algorithm in sorted(scores, key=lambda k: (k[0], method_sort_key(k[1]))):
         x = scores[(task, algorithm)]
-        candidate = scores.get((task, CANDIDATE))
-        p_value = (welch_t_test_greater(candidate, x) if candidate is not None and algorithm != CANDIDATE
+        candidate = scores.get((task, candidate_method))
+        p_value = (welch_t_test_greater(candidate, x) if candidate is not None and algorithm != candidate_method
                    else math.nan)
         low, high = stratified_bootstrap_ci([x], n_bootstrap=n_bootstrap, seed=seed)
         rows.append(Row(task, algorithm, x.size, *mean_std(x), float(iqm(x)), low, high, p_value))
@@ -173,11 +180,11 @@ def _p_value(p: float) -> str:
     return "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
-def caption(metrics: dict[str, str], last_k: int, n_bootstrap: int) -> str:
+def caption(metrics: dict[str, str], last_k: int, n_bootstrap: int, candidate_method: str = CANDIDATE) -> str:
     used = ", ".join(sorted(set(metrics.values())))
     return (f"Final {used}: mean of the last {last_k} evaluations per seed. Mean ± sample std over seeds; "
             f"IQM with 95% stratified-bootstrap CI ({n_bootstrap} resamples); "
-            f"p: one-sided Welch t-test, {CANDIDATE} > method.")
+            f"p: one-sided Welch t-test, {candidate_method} > method.")
 
 
 def to_markdown(rows: list[Row], precision: int = 2, title: str = "") -> str:
@@ -218,6 +225,8 @@ def add_source_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--wandb", nargs="+", default=[], metavar="ENTITY/PROJECT",
                    help="also read these W&B projects (online; exported with eval_scripts.wandb_export)")
     p.add_argument("--wandb_dir", default="wandb_export", help="where W&B runs are exported to")
+    p.add_argument("--label_experiment", action=argparse.BooleanOptionalAction, default=False,
+                   help="label methods algorithm:experiment (compare variants of one algorithm)")
     p.add_argument("--metric", default=None, help="progress.csv column (default: eval_episode_won for "
                                                   "smax/smacv2, eval_episode_return otherwise)")
 
@@ -231,7 +240,7 @@ def runs_from_sources(args: argparse.Namespace) -> list[Run]:
         roots.append(args.wandb_dir)
     if not roots:
         sys.exit("error: give run directories (or glob patterns) and/or --wandb ENTITY/PROJECT")
-    runs = load_runs(roots)
+    runs = load_runs(roots, args.label_experiment)
     if not runs:
         sys.exit(f"error: no run directories (config.json + progress.csv) under {roots}")
     return runs
@@ -244,6 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n_bootstrap", type=int, default=2000)
     p.add_argument("--bootstrap_seed", type=int, default=0)
     p.add_argument("--precision", type=int, default=2, help="decimals in the tables")
+    p.add_argument("--candidate", default=CANDIDATE, help="method the p-values test against the others")
     p.add_argument("--out", default="results/table", help="output path; writes <out>.md and <out>.tex")
     return p
 
@@ -255,8 +265,8 @@ def main(argv: list[str] | None = None) -> list[Row]:
     scores, metrics = collect_scores(runs_from_sources(args), args.metric, args.last_k)
     if not scores:
         sys.exit("error: no runs with evaluations found")
-    rows = summarize(scores, args.n_bootstrap, args.bootstrap_seed)
-    title = caption(metrics, args.last_k, args.n_bootstrap)
+    rows = summarize(scores, args.n_bootstrap, args.bootstrap_seed, args.candidate)
+    title = caption(metrics, args.last_k, args.n_bootstrap, args.candidate)
     out = Path(args.out)
     out = out.with_suffix("") if out.suffix in (".md", ".tex") else out
     out.parent.mkdir(parents=True, exist_ok=True)

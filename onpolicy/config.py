@@ -85,6 +85,10 @@ ENV_DEFAULTS = {
 }
 ALGORITHM_DEFAULTS = {
     ("ippo", None): dict(use_centralized_V=False),
+    # Feed-forward by construction (the expert acts on the full state; MAT attends over agents).
+    ("ail", None): dict(use_recurrent_policy=False),
+    ("mat", None): dict(use_recurrent_policy=False),
+    ("mat_dec", None): dict(use_recurrent_policy=False),
     ("agentmixer", "predator_prey"): dict(temperature_schedule="linear", temperature_start=0.1),
     # The authors' MuJoCo AgentMixer settings.
     ("agentmixer", "mujoco"): dict(mixer_lr=3e-5, mix_std_y_coef=0.75, sigmoid_gain=0.3),
@@ -283,6 +287,14 @@ def validate(cfg: argparse.Namespace) -> None:
             raise ConfigError(f"--pm_noise_dim must be >= 0, got {cfg.pm_noise_dim}")
         if not 0 < cfg.temperature_ramp <= 1:
             raise ConfigError(f"--temperature_ramp must be in (0, 1], got {cfg.temperature_ramp}")
+    if cfg.algorithm_name in ("mat", "mat_dec"):
+        _positive(cfg, "n_block", "n_head", "n_embd")
+        if cfg.n_embd % cfg.n_head:
+            raise ConfigError(f"--n_embd {cfg.n_embd} must be divisible by --n_head {cfg.n_head}")
+        if cfg.use_recurrent_policy:
+            raise ConfigError(f"--use_recurrent_policy is not supported by --algorithm_name {cfg.algorithm_name}: "
+                              "MAT and MAT-Dec are feed-forward transformers over the agent axis; "
+                              "use --no-use_recurrent_policy")
     if cfg.algorithm_name == "ail":
         if not 0 < cfg.ail_beta_ramp <= 1:
             raise ConfigError(f"--ail_beta_ramp must be in (0, 1], got {cfg.ail_beta_ramp}")

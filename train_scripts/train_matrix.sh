@@ -4,12 +4,9 @@
 #   bash train_scripts/train_matrix.sh mappo climbing 1 2 3
 #   bash train_scripts/train_matrix.sh agentmixer penalty_100 1 -- --use_wandb
 set -euo pipefail
-cd "$(dirname "$0")/.."
-PYTHON="${PYTHON:-python}"
+source "$(dirname "$0")/lib.sh"
 algo="${1:-mappo}"; scenario="${2:-climbing}"; shift $(( $# < 2 ? $# : 2 ))
-seeds=(); while [[ $# -gt 0 && "$1" != "--" ]]; do seeds+=("$1"); shift; done
-[[ "${1:-}" == "--" ]] && shift
-[[ ${#seeds[@]} -eq 0 ]] && seeds=(1)
+split_seeds_and_flags "$@"
 extra=()
 # The authors' AgentMixer matrix settings: y = 0.95, mixer lr 5e-5, T = 1 (also the defaults).
 [[ "$algo" == "agentmixer" ]] && extra+=(--mix_std_y_coef 0.95 --mixer_lr 5e-5 --temperature 1.0)
@@ -17,5 +14,5 @@ for seed in "${seeds[@]}"; do
   "$PYTHON" -m onpolicy.train --env_name matrix --scenario_name "$scenario" --algorithm_name "$algo" \
     --experiment_name paper --seed "$seed" --num_env_steps 200000 --n_rollout_threads 50 --episode_length 200 \
     --lr 5e-4 --critic_lr 5e-4 --entropy_coef 0.01 --hidden_size 64 --layer_N 1 --ppo_epoch 15 \
-    --num_mini_batch 1 "${extra[@]}" "$@"
+    --num_mini_batch 1 "${extra[@]}" "${flags[@]}"
 done

@@ -5,12 +5,9 @@
 #   bash train_scripts/train_mujoco.sh mappo HalfCheetah 6x1 1 2 3
 #   bash train_scripts/train_mujoco.sh agentmixer Humanoid '9|8' 1 -- --n_workers 8
 set -euo pipefail
-cd "$(dirname "$0")/.."
-PYTHON="${PYTHON:-python}"
+source "$(dirname "$0")/lib.sh"
 algo="${1:-mappo}"; scenario="${2:-HalfCheetah}"; agent_conf="${3:-6x1}"; shift $(( $# < 3 ? $# : 3 ))
-seeds=(); while [[ $# -gt 0 && "$1" != "--" ]]; do seeds+=("$1"); shift; done
-[[ "${1:-}" == "--" ]] && shift
-[[ ${#seeds[@]} -eq 0 ]] && seeds=(1)
+split_seeds_and_flags "$@"
 extra=()
 # The authors' AgentMixer MuJoCo settings: mixer lr 3e-5, y = 0.75, sigmoid gain 0.3.
 [[ "$algo" == "agentmixer" ]] && extra+=(--mixer_lr 3e-5 --mix_std_y_coef 0.75 --sigmoid_gain 0.3)
@@ -19,5 +16,5 @@ for seed in "${seeds[@]}"; do
   "$PYTHON" -m onpolicy.train --env_name mujoco --scenario_name "$scenario" --agent_conf "$agent_conf" \
     --agent_obsk 0 --algorithm_name "$algo" --experiment_name "paper_${agent_conf//|/-}" --seed "$seed" \
     --num_env_steps 10000000 --n_rollout_threads 40 --episode_length 100 --lr 3e-4 --critic_lr 3e-4 \
-    --entropy_coef 0.0 --hidden_size 64 --layer_N 2 --ppo_epoch 5 --num_mini_batch 1 "${extra[@]}" "$@"
+    --entropy_coef 0.0 --hidden_size 64 --layer_N 2 --ppo_epoch 5 --num_mini_batch 1 "${extra[@]}" "${flags[@]}"
 done

@@ -3,12 +3,9 @@
 # usage: bash train_scripts/train_predator_prey.sh [algorithm] [penalty] [seeds...] [-- extra flags]
 #   bash train_scripts/train_predator_prey.sh agentmixer -1 1 2 3 -- --num_env_steps 1000000
 set -euo pipefail
-cd "$(dirname "$0")/.."
-PYTHON="${PYTHON:-python}"
+source "$(dirname "$0")/lib.sh"
 algo="${1:-mappo}"; penalty="${2:--1}"; shift $(( $# < 2 ? $# : 2 ))
-seeds=(); while [[ $# -gt 0 && "$1" != "--" ]]; do seeds+=("$1"); shift; done
-[[ "${1:-}" == "--" ]] && shift
-[[ ${#seeds[@]} -eq 0 ]] && seeds=(1)
+split_seeds_and_flags "$@"
 extra=()
 # The authors' AgentMixer predator-prey settings: y = 0.95, T ramped 0.1 → 1 over the first 2/3.
 [[ "$algo" == "agentmixer" ]] && extra+=(--mix_std_y_coef 0.95 --temperature_schedule linear \
@@ -17,5 +14,5 @@ for seed in "${seeds[@]}"; do
   "$PYTHON" -m onpolicy.train --env_name predator_prey --algorithm_name "$algo" --penalty "$penalty" \
     --experiment_name "penalty${penalty}" --seed "$seed" --n_rollout_threads 50 --episode_length 200 \
     --lr 5e-4 --critic_lr 5e-4 --entropy_coef 0.01 --hidden_size 64 --layer_N 1 --ppo_epoch 15 \
-    --num_mini_batch 1 "${extra[@]}" "$@"
+    --num_mini_batch 1 "${extra[@]}" "${flags[@]}"
 done

@@ -6,12 +6,9 @@
 #   bash train_scripts/train_smac_v2.sh mappo protoss 5v5 1 2 3
 #   bash train_scripts/train_smac_v2.sh agentmixer zerg 10v10 1 -- --n_workers 10
 set -euo pipefail
-cd "$(dirname "$0")/.."
-PYTHON="${PYTHON:-python}"
+source "$(dirname "$0")/lib.sh"
 algo="${1:-mappo}"; race="${2:-protoss}"; units="${3:-5v5}"; shift $(( $# < 3 ? $# : 3 ))
-seeds=(); while [[ $# -gt 0 && "$1" != "--" ]]; do seeds+=("$1"); shift; done
-[[ "${1:-}" == "--" ]] && shift
-[[ ${#seeds[@]} -eq 0 ]] && seeds=(1)
+split_seeds_and_flags "$@"
 extra=()
 # The authors' AgentMixer SMACv2 settings: y = 0.95, mixer lr 5e-5 (their scripts also used
 # 25 threads × 400 steps; pass `-- --n_rollout_threads 25 --episode_length 400` to match them).
@@ -20,5 +17,5 @@ for seed in "${seeds[@]}"; do
   "$PYTHON" -m onpolicy.train --env_name smacv2 --scenario_name "$race" --units "$units" --algorithm_name "$algo" \
     --experiment_name paper --seed "$seed" --num_env_steps 10000000 --n_rollout_threads 50 --episode_length 200 \
     --lr 5e-4 --critic_lr 5e-4 --entropy_coef 0.01 --hidden_size 64 --layer_N 1 --use_recurrent_policy \
-    --ppo_epoch 5 --num_mini_batch 1 --eval_episodes 32 "${extra[@]}" "$@"
+    --ppo_epoch 5 --num_mini_batch 1 --eval_episodes 32 "${extra[@]}" "${flags[@]}"
 done

@@ -19,7 +19,8 @@ _NDARRAY_TAG = "__ndarray__"
 # values would either fail on shapes or silently continue a different experiment.
 STRUCTURAL_KEYS = ("env_name", "scenario_name", "algorithm_name", "hidden_size", "layer_N",
                    "use_recurrent_policy", "recurrent_N", "share_policy", "use_centralized_V",
-                   "n_rollout_threads", "episode_length", "pm_type", "pm_blocks", "seed")
+                   "n_rollout_threads", "episode_length", "pm_type", "pm_blocks", "pm_noise_dim", "n_block",
+                   "n_head", "n_embd", "seed")
 
 
 def to_storable(obj):

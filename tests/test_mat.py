@@ -1,0 +1,216 @@
+"""MAT and MAT-Dec: shapes, masks, what each agent's action depends on, training, checkpoints."""
+import dataclasses
+import io
+
+import pytest
+import torch
+from gymnasium.spaces import Box, Discrete
+
+from onpolicy import train
+from onpolicy.algorithms import get_algorithm
+from onpolicy.algorithms.mappo.policy import EnvInfo
+from onpolicy.algorithms.utils.distributions import action_dim
+from onpolicy.config import parse_config
+from onpolicy.utils.buffer import Batch
+
+N_AGENTS, OBS_DIM, N_ENVS = 3, 6, 16
+SPACES = {"discrete": Discrete(5), "box": Box(-1.0, 1.0, (2,))}
+ALGORITHMS = ("mat", "mat_dec")
+
+
+def make_cfg(algorithm: str, **overrides):
+    cfg = parse_config(["--env_name", "matrix", "--algorithm_name", algorithm])
+    for name, value in overrides.items():
+        setattr(cfg, name, value)
+    return cfg
+
+
+def make_policy(algorithm: str, space, seed: int = 0, **overrides):
+    torch.manual_seed(seed)
+    policy_cls, _ = get_algorithm(algorithm).load()
+    return policy_cls(make_cfg(algorithm, **overrides), EnvInfo(N_AGENTS, OBS_DIM, OBS_DIM, space))
+
+
+def make_trainer(policy):
+    _, trainer_cls = get_algorithm(policy.cfg.algorithm_name).load()
+    return trainer_cls(policy.cfg, policy, torch.Generator().manual_seed(0))
+
+
+def step_inputs(policy, space, n_envs: int = N_ENVS, avail=None, seed: int = 1):
+    """obs, state, rnn_actor, rnn_critic, masks, avail for one rollout step (E, N, ·)."""
+    obs = torch.randn(n_envs, N_AGENTS, OBS_DIM, generator=torch.Generator().manual_seed(seed))
+    rnn = torch.zeros(n_envs, N_AGENTS, *policy.rnn_shape)
+    if avail is None and isinstance(space, Discrete):
+        avail = torch.ones(n_envs, N_AGENTS, space.n)
+    return obs, obs, rnn, rnn.clone(), torch.ones(n_envs, N_AGENTS, 1), avail
+
+
+def make_batch(policy, space, chunk_length: int = 1, n_chunks: int = 8) -> Batch:
+    """A minibatch (L, B, N, ·) of the policy's own sampled actions with random advantages."""
+    obs, _, rnn, _, masks, avail = step_inputs(policy, space, chunk_length * n_chunks)
+    with torch.no_grad():
+        result = policy.act(obs, obs, rnn, rnn, masks, avail)
+    seq = lambda x: None if x is None else x.reshape(chunk_length, n_chunks, *x.shape[1:])  # noqa: E731
+    noise = torch.randn(chunk_length, n_chunks, N_AGENTS, 1, generator=torch.Generator().manual_seed(2))
+    return Batch(obs=seq(obs), state=seq(obs), avail=seq(avail), actions=seq(result.actions),
+                 old_log_probs=seq(result.log_probs), value_preds=seq(result.values),
+                 returns=seq(result.values) + noise, advantages=noise.flip(0), masks=seq(masks),
+                 active_masks=seq(masks), rnn_actor=rnn[:n_chunks], rnn_critic=rnn[:n_chunks])
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("space_name", SPACES)
+@pytest.mark.parametrize("share_policy", [True, False])
+def test_act_and_evaluate_shapes(algorithm, space_name, share_policy):
+    space = SPACES[space_name]
+    policy = make_policy(algorithm, space, share_policy=share_policy)
+    obs, state, rnn_actor, rnn_critic, masks, avail = step_inputs(policy, space)
+    result = policy.act(obs, state, rnn_actor, rnn_critic, masks, avail)
+    assert result.actions.shape == (N_ENVS, N_AGENTS, action_dim(space))
+    assert result.log_probs.shape == result.values.shape == (N_ENVS, N_AGENTS, 1)
+    assert result.rnn_actor.shape == result.rnn_critic.shape == (N_ENVS, N_AGENTS, *policy.rnn_shape)
+    values, _ = policy.values(obs, state, rnn_critic, masks)
+    assert torch.allclose(values, result.values, atol=1e-6)
+    actions, _ = policy.act_decentralized(obs, rnn_actor, masks, avail)
+    assert actions.shape == result.actions.shape
+
+    batch = make_batch(policy, space, chunk_length=2, n_chunks=4)
+    evaluated = policy.evaluate(batch)
+    for tensor in (evaluated.log_probs, evaluated.entropy, evaluated.values):
+        assert tensor.shape == (2, 4, N_AGENTS, 1)
+    # Teacher forcing reproduces the log-probs the actions were sampled with.
+    assert torch.allclose(evaluated.log_probs, batch.old_log_probs, atol=1e-5)
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("deterministic", [False, True])
+def test_unavailable_actions_are_never_chosen(algorithm, deterministic):
+    space = SPACES["discrete"]
+    policy = make_policy(algorithm, space)
+    avail = (torch.rand(256, N_AGENTS, space.n, generator=torch.Generator().manual_seed(3)) < 0.4).float()
+    avail[..., 2] = 1.0  # at least one action stays available
+    obs, state, rnn_actor, rnn_critic, masks, _ = step_inputs(policy, space, n_envs=256)
+    result = policy.act(obs, state, rnn_actor, rnn_critic, masks, avail, deterministic=deterministic)
+    chosen = avail.gather(-1, result.actions.long())
+    assert (chosen == 1).all()
+    assert torch.isfinite(result.log_probs).all()
+
+
+def log_probs_with_actions(policy, batch, actions) -> torch.Tensor:
+    """Per-agent log-probs (B, N) of `actions` when they are also the teacher-forcing input."""
+    with torch.no_grad():
+        return policy.evaluate(dataclasses.replace(batch, actions=actions)).log_probs[0, ..., 0]
+
+
+def change_agent_action(actions: torch.Tensor, agent: int, space) -> torch.Tensor:
+    changed = actions.clone()
+    if isinstance(space, Discrete):
+        changed[:, :, agent] = (changed[:, :, agent] + 1) % space.n
+    else:
+        changed[:, :, agent] += 0.5
+    return changed
+
+
+@pytest.mark.parametrize("space_name", SPACES)
+def test_mat_dec_agent_ignores_other_agents_actions(space_name):
+    space = SPACES[space_name]
+    policy = make_policy("mat_dec", space)
+    batch = make_batch(policy, space)
+    base = log_probs_with_actions(policy, batch, batch.actions)
+    for agent in range(N_AGENTS):
+        others_changed = batch.actions.clone()
+        for other in set(range(N_AGENTS)) - {agent}:
+            others_changed = change_agent_action(others_changed, other, space)
+        changed = log_probs_with_actions(policy, batch, others_changed)
+        assert torch.equal(changed[:, agent], base[:, agent])
+
+
+@pytest.mark.parametrize("space_name", SPACES)
+def test_mat_agent_depends_on_earlier_agents_actions_only(space_name):
+    space = SPACES[space_name]
+    policy = make_policy("mat", space)
+    batch = make_batch(policy, space)
+    base = log_probs_with_actions(policy, batch, batch.actions)
+    for agent in range(N_AGENTS):
+        # Change agent's own action too: its log-prob changes, the later agents' inputs change.
+        changed = log_probs_with_actions(policy, batch, change_agent_action(batch.actions, agent, space))
+        assert torch.allclose(changed[:, :agent], base[:, :agent], atol=1e-6), "earlier agents must not see it"
+        assert (changed[:, agent + 1:] - base[:, agent + 1:]).abs().amax(dim=0).gt(1e-6).all(), \
+            "later agents must see it"
+
+
+def test_mat_training_probs_are_sampled_decodes_with_the_last_conditional():
+    # Row s: one-hot sampled actions of agents 0..N-2, then the last agent's conditional
+    # given them; the mean of the rows' products is then an unbiased estimate of the joint.
+    space = SPACES["discrete"]
+    policy = make_policy("mat", space)
+    obs, state, _, _, _, avail = step_inputs(policy, space, n_envs=2)
+    rows = policy.training_action_probs(obs, state, avail)
+    assert rows.shape[1:] == (N_AGENTS, space.n)
+    earlier = rows[:, :-1]
+    assert ((earlier == 0) | (earlier == 1)).all() and (earlier.sum(-1) == 1).all()
+    repeat = lambda x: x[:1].expand(len(rows), -1, -1)  # noqa: E731  the first env's input
+    with torch.no_grad():
+        dist = policy.action_distribution(policy.encode(repeat(obs)), rows.argmax(-1, keepdim=True).float(),
+                                          repeat(avail))
+    assert torch.allclose(rows[:, -1], dist.dist.probs[:, -1], atol=1e-6)
+
+
+def test_mat_dec_training_probs_are_its_product_policy():
+    space = SPACES["discrete"]
+    policy = make_policy("mat_dec", space)
+    obs, state, _, _, _, avail = step_inputs(policy, space, n_envs=2)
+    assert torch.equal(policy.training_action_probs(obs, state, avail),
+                       policy.individual_action_probs(obs[:1], avail[:1]))
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_training_step_changes_every_part(algorithm):
+    space = SPACES["discrete"]
+    policy = make_policy(algorithm, space)
+    trainer = make_trainer(policy)
+    before = {name: p.detach().clone() for name, p in policy.named_parameters()}
+    metrics = trainer.update(make_batch(policy, space))
+    assert all(map(torch.isfinite, map(torch.tensor, metrics.values())))
+    changed = {name.split(".")[0] for name, p in policy.named_parameters() if not torch.equal(p, before[name])}
+    expected = {"encoder", "critic", "action_head"} | ({"decoder"} if algorithm == "mat" else set())
+    assert changed == expected
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+@pytest.mark.parametrize("space_name", SPACES)
+def test_checkpoint_round_trip(algorithm, space_name):
+    space = SPACES[space_name]
+    trained, fresh = make_policy(algorithm, space, seed=0), make_policy(algorithm, space, seed=7)
+    trainer, restored_trainer = make_trainer(trained), make_trainer(fresh)
+    batch = make_batch(trained, space)
+    trainer.update(batch)
+    saved = io.BytesIO()
+    torch.save(trainer.state_dict(), saved)  # a real copy: optimizer states alias their tensors
+    saved.seek(0)
+    restored_trainer.load_state_dict(torch.load(saved, weights_only=True))
+    with torch.no_grad():
+        a, b = trained.evaluate(batch), fresh.evaluate(batch)
+    for x, y in ((a.log_probs, b.log_probs), (a.entropy, b.entropy), (a.values, b.values)):
+        assert torch.equal(x, y)
+    # Optimizer moments and ValueNorm statistics came along: the next update is identical too.
+    trainer.update(batch)
+    restored_trainer.update(batch)
+    for p, q in zip(trained.parameters(), fresh.parameters()):
+        assert torch.equal(p, q)
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_recurrent_policy_is_rejected_with_the_fix(algorithm):
+    with pytest.raises(ValueError, match=rf"--use_recurrent_policy is not supported by --algorithm_name "
+                                         rf"{algorithm}\b.*use --no-use_recurrent_policy"):
+        make_policy(algorithm, SPACES["discrete"], use_recurrent_policy=True)
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_short_matrix_run_completes(algorithm, tmp_path):
+    summary = train.main(["--env_name", "matrix", "--algorithm_name", algorithm, "--num_env_steps", "4000",
+                          "--n_rollout_threads", "10", "--runs_dir", str(tmp_path), "--no-progress_bar",
+                          "--ppo_epoch", "5"])  # fewer epochs only to keep the suite fast
+    assert summary["env_steps"] == 4000
+    assert -30.0 <= summary["eval_episode_return"] <= 11.0
