@@ -24,15 +24,15 @@ from onpolicy.utils.buffer import Batch
 
 class ARMAPPOPolicy(MAPPOPolicy):
     def __init__(self, cfg, env):
-        super().__init__(cfg, env)
         self.discrete = isinstance(env.action_space, spaces.Discrete)
         self.encoding_dim = policy_param_dim(env.action_space)  # A (one-hot) or Da (raw action)
-        context_dim = (env.n_agents - 1) * self.encoding_dim
-        # Replaces MAPPO's actor: same trunk and heads, wider input (observation + action context).
-        self.actor = MultiAgentActor(env.obs_dim + context_dim, env.action_space, env.n_agents, cfg.share_policy,
-                                     cfg.hidden_size, cfg.layer_N, cfg.use_recurrent_policy, cfg.recurrent_N)
+        super().__init__(cfg, env)
         # preceding[i, j] = 1 iff agent j acts before agent i: which context blocks agent i sees.
         self.register_buffer("preceding", torch.ones(env.n_agents, env.n_agents - 1).tril(-1), persistent=False)
+
+    def make_actor(self, input_dim: int, shared: bool) -> MultiAgentActor:
+        """MAPPO's actor with a wider input: observation + the preceding agents' action context."""
+        return super().make_actor(input_dim + (self.env.n_agents - 1) * self.encoding_dim, shared)
 
     def encode_actions(self, actions: torch.Tensor) -> torch.Tensor:
         """Actions (..., Da) -> encodings (..., K): one-hot indices or the raw vectors."""

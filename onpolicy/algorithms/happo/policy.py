@@ -14,12 +14,8 @@ class HAPPOPolicy(MAPPOPolicy):
     critic is shared). Rollouts, evaluation and decentralized execution are MAPPO's.
     """
 
-    def __init__(self, cfg, env):
-        super().__init__(cfg, env)
-        if cfg.share_policy:  # replace MAPPO's shared actor (the config default) by per-agent ones
-            self.actor = MultiAgentActor(env.obs_dim, env.action_space, env.n_agents, shared=False,
-                                         hidden_size=cfg.hidden_size, layer_N=cfg.layer_N,
-                                         recurrent=cfg.use_recurrent_policy, recurrent_N=cfg.recurrent_N)
+    def make_actor(self, input_dim: int, shared: bool) -> MultiAgentActor:
+        return super().make_actor(input_dim, shared=False)
 
     def agent_actor_parameters(self, agent: int):
         """The parameters of agent `agent`'s actor only (its trunk and action head)."""

@@ -63,13 +63,18 @@ class MAPPOPolicy(nn.Module):
     def __init__(self, cfg, env: EnvInfo):
         super().__init__()
         self.cfg, self.env = cfg, env
-        common = dict(n_agents=env.n_agents, shared=cfg.share_policy, hidden_size=cfg.hidden_size,
-                      layer_N=cfg.layer_N, recurrent=cfg.use_recurrent_policy, recurrent_N=cfg.recurrent_N)
-        self.actor = MultiAgentActor(env.obs_dim, env.action_space, **common)
+        self.actor = self.make_actor(env.obs_dim, cfg.share_policy)
         critic_in = env.state_dim if cfg.use_centralized_V else env.obs_dim
-        self.critic = MultiAgentCritic(critic_in, **common)
+        self.critic = MultiAgentCritic(critic_in, env.n_agents, cfg.share_policy, cfg.hidden_size, cfg.layer_N,
+                                       cfg.use_recurrent_policy, cfg.recurrent_N)
         self.rnn_shape = (cfg.recurrent_N, cfg.hidden_size)
         self.stored_extras: dict[str, int] = {}  # per-step inputs the buffer must keep (name -> width)
+
+    def make_actor(self, input_dim: int, shared: bool) -> MultiAgentActor:
+        """The decentralized actors; subclasses change their input or their sharing."""
+        cfg = self.cfg
+        return MultiAgentActor(input_dim, self.env.action_space, self.env.n_agents, shared, cfg.hidden_size,
+                               cfg.layer_N, cfg.use_recurrent_policy, cfg.recurrent_N)
 
     def actor_parameters(self):
         return self.actor.parameters()
