@@ -1,0 +1,86 @@
+"""The paper-reproduction scripts (train_scripts/reproduce_*.sh): syntax, dry-run plans, option errors.
+
+Dry runs only: they print each sweep's plan (the sweep validates every run's flags) and must launch
+and write nothing.
+"""
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPTS_DIR = Path(__file__).resolve().parent.parent / "train_scripts"
+SCRIPTS = sorted(p.name for p in SCRIPTS_DIR.glob("reproduce_*.sh") if p.name != "reproduce_lib.sh")
+# Runs per sweep of each script's cpu-scale grid, in order (runtime benchmarks instead of sweeping).
+CPU_SWEEP_RUNS = {
+    "reproduce_ail_vs_agentmixer.sh": [9, 9],   # (ail, agentmixer, mappo) x 3 seeds, climbing then predator-prey
+    "reproduce_climbing.sh": [24, 3],           # 8 methods x 3 seeds, then agentmixer corr x 3 seeds
+    "reproduce_mujoco.sh": [4],                 # (mappo, agentmixer) x 2 seeds on HalfCheetah 6x1
+    "reproduce_pm_ablation.sh": [3, 3, 3],      # one sweep per Policy Modifier, 3 seeds each
+    "reproduce_predator_prey.sh": [9],          # (mappo, agentmixer, ail) x 3 seeds at penalty -1
+    "reproduce_runtime.sh": [],
+    "reproduce_smacv2.sh": [4],                 # (mappo, agentmixer) x 2 seeds on SMAX smacv2_5_units
+}
+
+
+def run_script(name: str, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHON": sys.executable}
+    return subprocess.run(["bash", str(SCRIPTS_DIR / name), *args], capture_output=True, text=True, env=env,
+                          timeout=60)
+
+
+def test_every_script_has_an_expected_plan():
+    assert sorted(CPU_SWEEP_RUNS) == SCRIPTS
+
+
+@pytest.mark.parametrize("name", [*SCRIPTS, "reproduce_lib.sh"])
+def test_bash_syntax(name):
+    result = subprocess.run(["bash", "-n", str(SCRIPTS_DIR / name)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_cpu_dry_run_prints_the_plan_and_writes_nothing(name, tmp_path):
+    out = tmp_path / "out"
+    result = run_script(name, "--dry_run", "--scale", "cpu", "--out", str(out))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "dry run:" in result.stdout
+    planned = [int(n) for n in re.findall(r"^sweep: (\d+) runs", result.stdout, flags=re.M)]
+    assert planned == CPU_SWEEP_RUNS[name]
+    assert result.stdout.count(f"fresh    {out}/runs/") == sum(planned)
+    if name == "reproduce_runtime.sh":
+        assert "benchmarks/throughput.py" in result.stdout
+    else:
+        assert "eval_scripts.make_tables" in result.stdout and "eval_scripts.plot_curves" in result.stdout
+    assert not out.exists(), f"a dry run wrote {sorted(out.rglob('*'))}"
+
+
+def test_full_dry_run_stacks_one_table_per_penalty(tmp_path):
+    result = run_script("reproduce_predator_prey.sh", "--dry_run", "--scale", "full", "--out", str(tmp_path / "o"))
+    assert result.returncode == 0, result.stderr
+    assert re.findall(r"^sweep: (\d+) runs", result.stdout, flags=re.M) == ["40", "40", "40"]  # 8 methods x 5 seeds
+    assert "combine table_penalty0 table_penalty-0.5 table_penalty-1 into" in result.stdout
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_unknown_scale_names_the_valid_ones(name, tmp_path):
+    result = run_script(name, "--scale", "gpu", "--out", str(tmp_path / "out"))
+    assert result.returncode == 2
+    assert "'gpu'" in result.stderr and "full, cpu" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_unknown_option_is_an_error():
+    result = run_script("reproduce_climbing.sh", "--seeds", "1")
+    assert result.returncode == 2 and "unknown option '--seeds'" in result.stderr
+
+
+def test_flags_after_double_dash_reach_the_sweep(tmp_path):
+    out = tmp_path / "out"
+    ok = run_script("reproduce_pm_ablation.sh", "--dry_run", "--out", str(out), "--", "--num_env_steps", "5000")
+    assert ok.returncode == 0 and ok.stdout.count("--num_env_steps 5000") == 3
+    bad = run_script("reproduce_pm_ablation.sh", "--dry_run", "--out", str(out), "--", "--no_such_flag", "1")
+    assert bad.returncode != 0 and "no_such_flag" in bad.stderr
+    assert not out.exists()

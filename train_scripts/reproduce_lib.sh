@@ -1,0 +1,190 @@
+# Shared by the paper-reproduction scripts (train_scripts/reproduce_*.sh, one per table/figure).
+# A script defines two functions and hands over to `reproduce`:
+#   grid    the training runs: `sweep EXPERIMENT SWEEP_ARGS...` calls (or `run_step CMD...`)
+#   report  the outputs: `table`, `curves`, `combine_tables` calls
+#   source "$(dirname "$0")/reproduce_lib.sh"; parse_reproduce_args NAME "$@"; ...; reproduce
+# Every script takes: --scale full|cpu (default cpu), --out DIR (default results/NAME), --dry_run,
+# and `-- FLAGS...`, appended to every sweep command line (training flags such as --num_env_steps,
+# or sweep options such as --max_parallel 8 / --backend ray, which override the script's).
+script_file="$(realpath "$0")"
+invoked_from="$PWD"  # --out is relative to where the script was started, not the repo root
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"  # cd to the repo root; PYTHON
+
+SCALES=(full cpu)
+printf -v valid_scales '%s, ' "${SCALES[@]}"; valid_scales="${valid_scales%, }"
+# Local runs at once at cpu scale (the budgets below assume a 2-core machine); full scale leaves
+# the sweep's default (the CPU count).
+CPU_MAX_PARALLEL=2
+# A matrix-game evaluation is 10 one-step episodes: evaluating every update (10k steps) is free and
+# gives 20-point curves over 200k steps; the tables average the last 5 (the last 50k steps).
+MATRIX_EVAL=(--eval_interval 1)
+
+die() { echo "error: $*" >&2; exit 2; }
+
+usage() {  # the calling script's header comment
+  sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p}' "$script_file"
+}
+
+absolute_path() { [[ "$1" == /* ]] && echo "$1" || echo "$invoked_from/$1"; }
+
+# parse_reproduce_args NAME ARG...: sets scale, out, dry_run (true/false), extra_flags (after --),
+# reproduce_name and reproduce_command (the invocation, shell-quoted, for COMMAND.txt).
+parse_reproduce_args() {
+  reproduce_name="$1"; shift
+  reproduce_command="cd $(quoted "$invoked_from") && PYTHON=$(quoted "$PYTHON") $(quoted bash "$0" "$@")"
+  scale=cpu; out="$PWD/results/$reproduce_name"; dry_run=false; extra_flags=()
+  while (($#)); do
+    case "$1" in
+      --scale) (($# >= 2)) || die "--scale needs a value, one of: $valid_scales"; scale="$2"; shift 2 ;;
+      --scale=*) scale="${1#*=}"; shift ;;
+      --out) (($# >= 2)) || die "--out needs a directory"; out="$(absolute_path "$2")"; shift 2 ;;
+      --out=*) out="$(absolute_path "${1#*=}")"; shift ;;
+      --dry_run) dry_run=true; shift ;;
+      -h|--help) usage; exit 0 ;;
+      --) shift; extra_flags=("$@"); break ;;
+      *) die "unknown option '$1'; valid: --scale SCALE ($valid_scales), --out DIR, --dry_run, --help, -- FLAGS..." ;;
+    esac
+  done
+  [[ " ${SCALES[*]} " == *" $scale "* ]] || die "--scale '$scale' is not valid; choose one of: $valid_scales"
+  notes=()
+  failures=()
+}
+
+# note TEXT: a line for COMMAND.txt and the console (e.g. what the cpu scale leaves out).
+note() { notes+=("$*"); echo "note: $*"; }
+
+# mode: check (validate every sweep's flags, launch nothing), plan (--dry_run: print what would run),
+# run (for real). `reproduce` walks `grid` in check mode first so a typo in the last sweep cannot
+# surface after hours of the first.
+mode=plan
+
+quoted() { local text; printf -v text '%q ' "$@"; echo "${text% }"; }
+
+# run_step CMD...: print it; in run mode log it to COMMAND.txt and run it, remembering a failure
+# (later steps still run: a failed plot should not hide the table).
+run_step() { run_logged "" "$@"; }
+
+# run_logged LOG CMD...: run_step that also copies the command's output to the file LOG.
+run_logged() {
+  local log="$1"; shift
+  [[ $mode == check ]] && return 0
+  local shown; shown="$(quoted "$@")${log:+ | tee $(quoted "$log")}"
+  echo "+ $shown"
+  [[ $mode == run ]] || return 0
+  echo "$shown" >>"$out/COMMAND.txt"
+  if [[ -n $log ]]; then "$@" | tee "$log"; else "$@"; fi || failures+=("$(quoted "$@")")
+}
+
+# sweep EXPERIMENT SWEEP_ARGS...: one `python -m onpolicy.sweep` grid under $out/runs, named
+# EXPERIMENT (the run dirs are <env>/<scenario>/<algorithm>/<EXPERIMENT>_seed<k>, so variants that
+# differ only in a flag, like --penalty, need their own EXPERIMENT).
+sweep() {
+  local experiment="$1"; shift
+  local parallel=(); [[ $scale == cpu ]] && parallel=(--max_parallel "$CPU_MAX_PARALLEL")
+  local cmd=("$PYTHON" -m onpolicy.sweep --runs_dir "$out/runs" --experiment_name "$experiment" "${parallel[@]}"
+             "$@" "${extra_flags[@]}")
+  case $mode in
+    check) "${cmd[@]}" --dry_run >/dev/null || die "sweep $experiment: bad flags (see above); nothing launched" ;;
+    plan) echo "+ $(quoted "${cmd[@]}") --dry_run"; "${cmd[@]}" --dry_run ;;
+    run)
+      quoted "${cmd[@]}" >>"$out/COMMAND.txt"
+      echo "+ $(quoted "${cmd[@]}")"
+      local rc=0; "${cmd[@]}" || rc=$?
+      ((rc == 0)) || failures+=("sweep $experiment (exit $rc; the failed runs' train.log are listed above)") ;;
+  esac
+}
+
+# roots_for SELECTION: sets `roots`, the run-dir glob patterns (expanded by make_tables/plot_curves,
+# not by bash) of each space-separated EXPERIMENT, or ALGORITHM:EXPERIMENT for one algorithm's runs.
+roots_for() {
+  local items item; read -ra items <<<"$1"
+  roots=()
+  for item in "${items[@]}"; do
+    if [[ $item == *:* ]]; then
+      roots+=("$out/runs/*/*/${item%%:*}/${item#*:}_seed*")
+    else
+      roots+=("$out/runs/*/*/*/${item}_seed*")
+    fi
+  done
+}
+
+# table STEM SELECTION OPTION...: $out/STEM.md and .tex via eval_scripts.make_tables on those runs.
+table() {
+  local stem="$1"; roots_for "$2"; shift 2
+  run_step "$PYTHON" -m eval_scripts.make_tables "${roots[@]}" "$@" --out "$out/$stem"
+}
+
+# curves NAME SELECTION OPTION...: $out/NAME.png via eval_scripts.plot_curves on those runs.
+curves() {
+  local name="$1"; roots_for "$2"; shift 2
+  run_step "$PYTHON" -m eval_scripts.plot_curves "${roots[@]}" "$@" --out "$out/$name.png"
+}
+
+# combine_tables VARIANT...: $out/table.md/.tex = $out/table_VARIANT.md/.tex one after another, each
+# under a heading (for variants the runs cannot tell apart by task, e.g. predator-prey penalties).
+combine_tables() {
+  [[ $mode == check ]] && return 0
+  echo "+ combine $(printf 'table_%s ' "$@")into $out/table.md and $out/table.tex"
+  [[ $mode == run ]] || return 0
+  local variant
+  for variant; do  # a variant whose table failed is left out (the failure is reported at the end)
+    if [[ -f "$out/table_$variant.md" ]]; then printf '## %s\n\n%s\n\n' "$variant" "$(<"$out/table_$variant.md")"; fi
+  done >"$out/table.md"
+  for variant; do
+    if [[ -f "$out/table_$variant.tex" ]]; then printf '%% %s\n%s\n\n' "$variant" "$(<"$out/table_$variant.tex")"; fi
+  done >"$out/table.tex"
+}
+
+# report_variants VARIANT...: reports for experiments "<scale>_<VARIANT>" that share their tasks (they
+# differ only in a flag, like --penalty), so each gets its own table_VARIANT and curves_VARIANT;
+# table.md/.tex stacks the tables and curves.png overlays all, labelled algorithm:experiment.
+# A single variant gets table and curves directly.
+report_variants() {
+  if (($# == 1)); then
+    table table "${scale}_$1"
+    curves curves "${scale}_$1"
+    return 0
+  fi
+  local variant experiments=()
+  for variant; do
+    table "table_$variant" "${scale}_$variant"
+    curves "curves_$variant" "${scale}_$variant"
+    experiments+=("${scale}_$variant")
+  done
+  combine_tables "$@"
+  curves curves "${experiments[*]}" --label_experiment
+}
+
+# sc2_available: smacv2 importable and StarCraft II where pysc2 looks ($SC2PATH, else ~/StarCraftII).
+sc2_available() { [[ -d "${SC2PATH:-$HOME/StarCraftII}" ]] && "$PYTHON" -c "import smacv2" 2>/dev/null; }
+
+write_command_txt() {
+  local head; head="$(git rev-parse HEAD 2>/dev/null || echo unknown)"
+  [[ -n "$(git status --porcelain 2>/dev/null)" ]] && head+=" (working tree has uncommitted changes)"
+  [[ -s "$out/COMMAND.txt" ]] && echo >>"$out/COMMAND.txt"  # a re-run (resuming runs) adds a block
+  {
+    echo "# $reproduce_name, --scale $scale, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "$reproduce_command"
+    echo "# git rev-parse HEAD: $head"
+    local line; for line in "${notes[@]}"; do echo "# note: $line"; done
+    echo "# commands run:"
+  } >>"$out/COMMAND.txt"
+}
+
+# reproduce: validate the whole grid, then run it and the report (or, with --dry_run, print both).
+reproduce() {
+  if $dry_run; then
+    echo "dry run: $reproduce_name at --scale $scale into $out (nothing is launched or written)"
+    mode=plan; grid; report
+    return 0
+  fi
+  mode=check; grid
+  mkdir -p "$out"
+  write_command_txt
+  mode=run; grid; report
+  if ((${#failures[@]})); then
+    printf 'FAILED: %s\n' "${failures[@]}" >&2
+    exit 1
+  fi
+  echo "done: $out (COMMAND.txt records how)"
+}
