@@ -21,6 +21,7 @@ import numpy as np
 
 matplotlib.use("Agg")  # files only; no display needed
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import EngFormatter  # noqa: E402
 
 if not __package__:  # run as a script: make `onpolicy` and `eval_scripts` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -78,6 +79,7 @@ def plot_runs(runs: list[Run], out: str | Path, metric: str | None = None, n_poi
             ax.fill_between(grid, low, high, color=colour, alpha=0.2, lw=0)
         ax.set_title(task)
         ax.set_xlabel("environment steps")
+        ax.xaxis.set_major_formatter(EngFormatter(sep=""))  # 200k, 10M: long integers overlap
         ax.set_ylabel(metric or default_metric(env))
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, title="method (seeds)", title_fontsize=8)
