@@ -1,12 +1,10 @@
 """ARMAPPO: agent i's actor conditions on the actions of agents 0..i-1 and on nothing later."""
-import csv
 import io
 
 import pytest
 import torch
 from gymnasium import spaces
 
-from onpolicy import train
 from onpolicy.algorithms.armappo.policy import ARMAPPOPolicy
 from onpolicy.algorithms.mappo.policy import EnvInfo
 from onpolicy.algorithms.mappo.trainer import PPOTrainer
@@ -136,12 +134,3 @@ def test_checkpoint_round_trip_restores_outputs():
     restored.update(batch)
     for p, q in zip(policy.parameters(), restored_policy.parameters()):
         assert torch.equal(p, q)
-
-
-def test_short_matrix_run_writes_progress(tmp_path):
-    summary = train.main(["--env_name", "matrix", "--algorithm_name", "armappo", "--num_env_steps", "4000",
-                          "--n_rollout_threads", "10", "--episode_length", "200", "--runs_dir", str(tmp_path),
-                          "--no-progress_bar"])
-    assert summary["env_steps"] == 4000
-    rows = list(csv.DictReader(open(f"{summary['run_dir']}/progress.csv")))
-    assert len(rows) == 2 and "eval_episode_return" in rows[-1]

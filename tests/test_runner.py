@@ -145,3 +145,22 @@ def test_agentmixer_and_ail_log_their_diagnostics(tmp_path):
     for column in ("eval_expert_episode_return", "eval_episode_return", "distill_loss", "beta"):
         assert ail[-1][column] != "", column
     assert float(ail[0]["beta"]) == 1.0 and float(ail[-1]["beta"]) < 1.0
+
+
+# A metric each algorithm logs beyond the common ones, proving its own trainer ran.
+ALGORITHM_METRICS = {"mappo": "approx_kl", "ippo": "approx_kl", "agentmixer": "igc_violation_rate",
+                     "ail": "distill_loss", "happo": "factor_std", "armappo": "approx_kl", "mat": "approx_kl",
+                     "mat_dec": "approx_kl"}
+
+
+@pytest.mark.parametrize("algorithm", sorted(ALGORITHM_METRICS))
+def test_every_algorithm_completes_a_short_matrix_run(tmp_path, algorithm):
+    from onpolicy.algorithms import ALGORITHMS
+
+    assert set(ALGORITHM_METRICS) == set(ALGORITHMS)
+    summary = main(["--env_name", "matrix", "--algorithm_name", algorithm, "--num_env_steps", "2000", *TINY,
+                    "--ppo_epoch", "5", "--runs_dir", str(tmp_path)])
+    rows = read_csv(summary["run_dir"])
+    assert [int(r["env_steps"]) for r in rows] == [1000, 2000]
+    assert rows[0][ALGORITHM_METRICS[algorithm]] != "" and rows[-1]["eval_episode_return"] != ""
+    assert -30.0 <= summary["eval_episode_return"] <= 11.0
