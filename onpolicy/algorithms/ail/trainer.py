@@ -34,8 +34,8 @@ class AILTrainer(PPOTrainer):
         cfg, policy, opt = self.cfg, self.policy, self.other_optimizers["students"]
         losses = []
         for _ in range(cfg.bc_epochs):
-            chunk = cfg.data_chunk_length if cfg.use_recurrent_policy else 1
-            for batch in buffer.minibatches(cfg.num_mini_batch, chunk, buffer.advantages, self.generator):
+            for batch in buffer.minibatches(cfg.num_mini_batch, self.chunk_length(), buffer.advantages,
+                                            self.generator):
                 with torch.no_grad():
                     expert = policy.expert_distribution(batch.state, batch.avail)
                 student = policy.student_distribution(batch.obs, batch.rnn_actor, batch.masks, batch.avail)

@@ -50,9 +50,6 @@ class HAPPOTrainer(PPOTrainer):
         self.actor_optimizers = {f"actor_{i}": make_adam(policy.agent_actor_parameters(i), cfg.lr, cfg)
                                  for i in range(policy.env.n_agents)}
 
-    def chunk_length(self) -> int:
-        return self.cfg.data_chunk_length if self.cfg.use_recurrent_policy else 1
-
     def train(self, buffer: RolloutBuffer) -> dict[str, float]:
         advantages = normalize_advantages(buffer.advantages, buffer.active_masks[:-1], self.per_agent_advantages)
         factor = torch.ones_like(advantages[:, :, :1])  # (T, E, 1, 1), broadcast over agents

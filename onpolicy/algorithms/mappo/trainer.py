@@ -30,6 +30,10 @@ class PPOTrainer:
         self.other_optimizers: dict[str, torch.optim.Optimizer] = {}  # stepped by subclasses' own losses
 
     # -- hooks ---------------------------------------------------------------------------
+    def chunk_length(self) -> int:
+        """Sequence length of minibatch chunks: BPTT chunks for GRUs, single steps otherwise."""
+        return self.cfg.data_chunk_length if self.cfg.use_recurrent_policy else 1
+
     def set_progress(self, progress: float) -> None:
         """Called before each update with the fraction of training done (for schedules)."""
 
@@ -51,8 +55,7 @@ class PPOTrainer:
         totals: dict[str, float] = {}
         n = 0
         for _ in range(cfg.ppo_epoch):
-            chunk = cfg.data_chunk_length if cfg.use_recurrent_policy else 1
-            for batch in buffer.minibatches(cfg.num_mini_batch, chunk, advantages, self.generator):
+            for batch in buffer.minibatches(cfg.num_mini_batch, self.chunk_length(), advantages, self.generator):
                 for k, v in self.update(batch).items():
                     totals[k] = totals.get(k, 0.0) + v
                 n += 1
