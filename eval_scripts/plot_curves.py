@@ -36,9 +36,24 @@ PALETTE = {"agentmixer": "#d62728", "mappo": "#1f77b4", "ippo": "#ff7f0e", "happ
 _EXTRA_COLOURS = ("#bcbd22", "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39")
 
 
-def method_colour(algorithm: str) -> str:
-    """PALETTE colour; other names get a colour from their name's hash, stable across runs."""
+# Variants of one method (labels `algorithm:experiment`, from --label_experiment) share its colour
+# and differ by line style, in sorted order of their experiment names.
+LINE_STYLES = ("-", "--", ":", "-.")
+
+
+def method_colour(label: str) -> str:
+    """PALETTE colour of the label's algorithm; other names get a colour from their name's hash,
+    stable across runs."""
+    algorithm = label.partition(":")[0]
     return PALETTE.get(algorithm) or _EXTRA_COLOURS[zlib.crc32(algorithm.encode()) % len(_EXTRA_COLOURS)]
+
+
+def line_styles(labels) -> dict[str, str]:
+    """Line style per label: each algorithm's variants (sorted) cycle through LINE_STYLES."""
+    variants: dict[str, list[str]] = {}
+    for label in sorted(set(labels)):
+        variants.setdefault(label.partition(":")[0], []).append(label)
+    return {label: LINE_STYLES[i % len(LINE_STYLES)] for group in variants.values() for i, label in enumerate(group)}
 
 
 def curves_on_grid(curves: list[tuple[np.ndarray, np.ndarray]], n_points: int) -> tuple[np.ndarray, np.ndarray]:
@@ -62,9 +77,10 @@ def plot_runs(runs: list[Run], out: str | Path, metric: str | None = None, n_poi
             by_task.setdefault(run.task, {}).setdefault(run.algorithm, []).append((steps, values))
     if not by_task:
         raise ValueError(f"no run has evaluations of {metric or 'its default metric'} to plot")
+    styles = line_styles(label for methods in by_task.values() for label in methods)
     n_cols = min(3, len(by_task))
     n_rows = math.ceil(len(by_task) / n_cols)
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(4.5 * n_cols, 3.4 * n_rows), squeeze=False)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(6.3 * n_cols, 3.4 * n_rows), squeeze=False)
     for ax in axes.flat[len(by_task):]:
         ax.set_visible(False)
     for ax, task in zip(axes.flat, sorted(by_task)):
@@ -74,7 +90,7 @@ def plot_runs(runs: list[Run], out: str | Path, metric: str | None = None, n_poi
             grid, values = curves_on_grid(curves, n_points)
             mean, low, high = t_confidence_band(values)
             colour = method_colour(algorithm)
-            ax.plot(grid, mean, color=colour, lw=1.8, marker="o" if grid.size == 1 else None,
+            ax.plot(grid, mean, color=colour, ls=styles[algorithm], lw=1.8, marker="o" if grid.size == 1 else None,
                     label=f"{algorithm} ({len(curves)})")
             ax.fill_between(grid, low, high, color=colour, alpha=0.2, lw=0)
         ax.set_title(task)
@@ -82,11 +98,12 @@ def plot_runs(runs: list[Run], out: str | Path, metric: str | None = None, n_poi
         ax.xaxis.set_major_formatter(EngFormatter(sep=""))  # 200k, 10M: long integers overlap
         ax.set_ylabel(metric or default_metric(env))
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, title="method (seeds)", title_fontsize=8)
+        # Beside the panel, not on it: with eight methods an inside legend hides curves.
+        ax.legend(fontsize=8, title="method (seeds)", title_fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
     fig.tight_layout()
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
+    fig.savefig(out, dpi=120, bbox_inches="tight")
     plt.close(fig)
     return out
 

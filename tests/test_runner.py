@@ -1,11 +1,13 @@
 """End to end: learning, logging, W&B offline, checkpoints and exact resume."""
 import csv
 import json
+import os
 
 import pytest
 import torch
 
 from onpolicy.algorithms.mappo.trainer import PPOTrainer
+from onpolicy.runner import runner
 from onpolicy.train import main
 from onpolicy.utils.checkpoint import CheckpointError, load_checkpoint
 
@@ -46,6 +48,15 @@ def test_same_seed_same_curve(tmp_path):
     b = read_csv(main([*argv, "--runs_dir", str(tmp_path / "b")])["run_dir"])
     strip = lambda rows: [{k: v for k, v in r.items() if k != "fps"} for r in rows]  # noqa: E731
     assert strip(a) == strip(b)
+
+
+def test_each_run_keeps_its_own_mujoco_log(tmp_path, monkeypatch):
+    monkeypatch.delenv("ONPOLICY_MUJOCO_LOG", raising=False)  # restored after the test
+    monkeypatch.setattr(runner, "USER_MUJOCO_LOG", None)  # as if the user had not set it
+    argv = ["--env_name", "matrix", "--algorithm_name", "mappo", "--num_env_steps", "2000", *TINY]
+    for name in ("a", "b"):  # two runs in one process: the second must not write into the first's dir
+        run_dir = main([*argv, "--runs_dir", str(tmp_path / name)])["run_dir"]
+        assert os.environ["ONPOLICY_MUJOCO_LOG"] == f"{run_dir}/MUJOCO_LOG.TXT"
 
 
 @pytest.mark.parametrize("algorithm", ["mappo", "agentmixer"])

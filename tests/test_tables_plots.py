@@ -103,6 +103,12 @@ def test_every_method_has_its_own_fixed_colour(plot_curves):
     assert plot_curves.method_colour("new_method") == plot_curves.method_colour("new_method")
 
 
+def test_variants_of_a_method_share_its_colour_and_differ_by_line_style(plot_curves):
+    assert plot_curves.method_colour("agentmixer:corr") == plot_curves.PALETTE["agentmixer"]
+    styles = plot_curves.line_styles(["agentmixer:cpu_corr", "mappo:cpu", "agentmixer:cpu"])
+    assert styles == {"agentmixer:cpu": "-", "agentmixer:cpu_corr": "--", "mappo:cpu": "-"}
+
+
 class FakeWandbRun(SimpleNamespace):
     def scan_history(self):
         return iter(self.history)

@@ -27,6 +27,9 @@ from onpolicy.utils.checkpoint import CheckpointError, load_checkpoint, save_che
 from onpolicy.utils.logger import Logger
 from onpolicy.utils.run_dir import new_run_dir, write_run_files
 
+MUJOCO_LOG_VAR = "ONPOLICY_MUJOCO_LOG"  # read by onpolicy.envs.mujoco (not imported: MuJoCo is optional)
+USER_MUJOCO_LOG = os.environ.get(MUJOCO_LOG_VAR)
+
 
 def select_device(cfg) -> torch.device:
     return torch.device("cuda") if cfg.cuda and torch.cuda.is_available() else torch.device("cpu")
@@ -52,8 +55,9 @@ class Runner:
         self.run_dir = Path(resume_dir) if resume_dir else new_run_dir(cfg)
         self.meta = write_run_files(self.run_dir, self.config)
 
-        # MuJoCo writes warnings to MUJOCO_LOG.TXT; keep it with the run (workers read this on start).
-        os.environ.setdefault("ONPOLICY_MUJOCO_LOG", str(self.run_dir / "MUJOCO_LOG.TXT"))
+        # MuJoCo writes warnings to MUJOCO_LOG.TXT; keep it with the run (workers read this on start)
+        # unless the user chose a path. Set per run: a process may run several (tests, notebooks).
+        os.environ[MUJOCO_LOG_VAR] = USER_MUJOCO_LOG or str(self.run_dir / "MUJOCO_LOG.TXT")
         make = lambda n, seed: make_vec_env(cfg.env_name, cfg.scenario_name, n, seed, env_kwargs(cfg),  # noqa: E731
                                             backend=cfg.vec_env, n_workers=cfg.n_workers)
         self.envs = make(cfg.n_rollout_threads, cfg.seed)

@@ -86,6 +86,5 @@ class AgentMixerPolicy(MAPPOPolicy):
         samples = DIAGNOSTIC_NOISE_SAMPLES if self.noise_dim else 1
         obs, state, avail = (None if x is None else x[:1].expand(samples, *x.shape[1:]) for x in (obs, state, avail))
         o, s, a, z = add_time(obs, state, avail, self.sample_noise(state).get("pm_noise"))
-        rnn = torch.zeros(samples, obs.shape[1], *self.rnn_shape, device=obs.device)
-        dist, _, _ = self.joint_distribution(o, s, rnn, torch.ones_like(o[..., :1]), a, z)
+        dist, _, _ = self.joint_distribution(o, s, *self.episode_start(obs), a, z)
         return dist.dist.probs[0]

@@ -107,6 +107,5 @@ class ARMAPPOPolicy(MAPPOPolicy):
         product of these conditionals is not its joint distribution.
         """
         o, a = add_time(obs, avail)
-        rnn = torch.zeros(obs.shape[0], obs.shape[1], *self.rnn_shape, device=obs.device)
-        _, dists, _ = self.decode(o, rnn, torch.ones_like(o[..., :1]), a, deterministic=True)
+        _, dists, _ = self.decode(o, *self.episode_start(obs), a, deterministic=True)
         return torch.stack([d.dist.probs for d in dists], dim=-2)[0]

@@ -115,9 +115,14 @@ class MAPPOPolicy(nn.Module):
     def individual_action_probs(self, obs, avail) -> torch.Tensor:
         """Per-agent action probabilities (E, N, A) of the decentralized policies (feed-forward)."""
         o, a = add_time(obs, avail)
-        rnn = torch.zeros(obs.shape[0], obs.shape[1], *self.rnn_shape, device=obs.device)
-        params, _, _ = self.actor(o, rnn, torch.ones_like(o[..., :1]))
+        params, _, _ = self.actor(o, *self.episode_start(obs))
         return self.actor.distribution(params, a).dist.probs[0]
+
+    def episode_start(self, obs) -> tuple[torch.Tensor, torch.Tensor]:
+        """Zero RNN state (E, N, R, H) and masks of ones (1, E, N, 1) for one step from a fresh
+        episode: the diagnostics probe the policies outside any rollout."""
+        rnn = torch.zeros(obs.shape[0], obs.shape[1], *self.rnn_shape, device=obs.device)
+        return rnn, torch.ones(1, *obs.shape[:2], 1, device=obs.device)
 
     def training_action_probs(self, obs, state, avail) -> torch.Tensor:
         """Per-agent probabilities (S, N, A) of the policy that collects rollouts, for the first
