@@ -4,7 +4,7 @@
     python benchmarks/throughput.py --algorithms mappo agentmixer ail --updates 3
 
 Each task runs `--updates` PPO updates (after one warm-up update) with evaluation and
-checkpointing off, and reports training steps/s next to the raw vectorized env's
+checkpointing off, each in its own process, and reports training steps/s next to the raw vectorized env's
 random-action steps/s at the same number of envs.
 """
 from __future__ import annotations
@@ -15,13 +15,15 @@ import resource
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from onpolicy.config import env_kwargs, parse_config  # noqa: E402
+from onpolicy.config import ConfigError, env_kwargs, parse_config  # noqa: E402
 from onpolicy.envs import make_vec_env  # noqa: E402
 from onpolicy.runner.runner import Runner  # noqa: E402
 
@@ -76,6 +78,19 @@ def training_fps(cfg, updates: int) -> float:
         return steps_per_update * updates / (timings[-1] - timings[0])
 
 
+def measure(task: str, algo: str, updates: int, threads: int, extra: list[str]) -> dict:
+    """One table row; run in its own process so peak RSS and timings belong to this row alone."""
+    cfg = parse_config([*TASKS[task], "--algorithm_name", algo, "--no-use_eval", "--no-progress_bar",
+                        "--save_interval", "100000", "--n_training_threads", str(threads), *extra])
+    row = {"task": task, "algorithm": algo, "envs": cfg.n_rollout_threads,
+           "episode_length": cfg.episode_length, "ppo_epoch": cfg.ppo_epoch,
+           "train_steps_per_s": round(training_fps(cfg, updates)),
+           "raw_env_steps_per_s": round(raw_env_fps(cfg, cfg.episode_length)),
+           "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+    row["train_over_raw"] = round(row["train_steps_per_s"] / row["raw_env_steps_per_s"], 3)
+    return row
+
+
 def main(argv=None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--algorithms", nargs="+", default=["mappo"])
@@ -84,20 +99,20 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--threads", type=int, default=1, help="--n_training_threads")
     parser.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="flags passed to every run")
     args = parser.parse_args(argv)
-    rows = []
-    for task in args.tasks:
+    for task in args.tasks:  # bad flags fail before the first measurement, not after an hour of them
         for algo in args.algorithms:
-            cfg = parse_config([*TASKS[task], "--algorithm_name", algo, "--no-use_eval", "--no-progress_bar",
-                                "--save_interval", "100000", "--n_training_threads", str(args.threads),
-                                *args.extra])
-            row = {"task": task, "algorithm": algo, "envs": cfg.n_rollout_threads,
-                   "episode_length": cfg.episode_length, "ppo_epoch": cfg.ppo_epoch,
-                   "train_steps_per_s": round(training_fps(cfg, args.updates)),
-                   "raw_env_steps_per_s": round(raw_env_fps(cfg, cfg.episode_length)),
-                   "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
-            row["train_over_raw"] = round(row["train_steps_per_s"] / row["raw_env_steps_per_s"], 3)
-            rows.append(row)
-            print(json.dumps(row), flush=True)
+            try:
+                parse_config([*TASKS[task], "--algorithm_name", algo, *args.extra])
+            except ConfigError as err:
+                sys.exit(f"error: {task}/{algo}: {err}")
+    rows = []
+    # A fresh process per row: ru_maxrss only grows, and one row's threads or caches must not
+    # speed up or slow down the next.
+    with ProcessPoolExecutor(1, mp_context=get_context("spawn"), max_tasks_per_child=1) as pool:
+        for task in args.tasks:
+            for algo in args.algorithms:
+                rows.append(pool.submit(measure, task, algo, args.updates, args.threads, args.extra).result())
+                print(json.dumps(rows[-1]), flush=True)
     print("\n| task | algorithm | envs × T | epochs | train steps/s | raw env steps/s | train/raw | peak RSS MiB |")
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
