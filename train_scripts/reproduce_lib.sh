@@ -3,7 +3,7 @@
 #   grid    the training runs: `sweep EXPERIMENT SWEEP_ARGS...` calls (or `run_step CMD...`)
 #   report  the outputs: `table`, `curves`, `combine_tables` calls
 #   source "$(dirname "$0")/reproduce_lib.sh"; parse_reproduce_args NAME "$@"; ...; reproduce
-# Every script takes: --scale full|cpu (default cpu), --out DIR (default results/NAME), --dry_run,
+# Every script takes: --scale full|cpu (default cpu), --out DIR (default results/reproduce/NAME), --dry_run,
 # and `-- FLAGS...`, appended to every sweep command line (training flags such as --num_env_steps,
 # or sweep options such as --max_parallel 8 / --backend ray, which override the script's).
 script_file="$(realpath "$0")"
@@ -32,7 +32,7 @@ absolute_path() { [[ "$1" == /* ]] && echo "$1" || echo "$invoked_from/$1"; }
 parse_reproduce_args() {
   reproduce_name="$1"; shift
   reproduce_command="cd $(quoted "$invoked_from") && PYTHON=$(quoted "$PYTHON") $(quoted bash "$0" "$@")"
-  scale=cpu; out="$PWD/results/$reproduce_name"; dry_run=false; extra_flags=()
+  scale=cpu; out="$PWD/results/reproduce/$reproduce_name"; dry_run=false; extra_flags=()
   while (($#)); do
     case "$1" in
       --scale) (($# >= 2)) || die "--scale needs a value, one of: $valid_scales"; scale="$2"; shift 2 ;;
