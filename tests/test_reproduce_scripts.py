@@ -1,7 +1,7 @@
-"""The paper-reproduction scripts (train_scripts/reproduce_*.sh): syntax, dry-run plans, option errors.
+"""The paper-reproduction scripts (train_scripts/reproduce_*.sh): syntax, dry-run plans, option errors,
+and one script run for real on a tiny budget.
 
-Dry runs only: they print each sweep's plan (the sweep validates every run's flags) and must launch
-and write nothing.
+Dry runs print each sweep's plan (the sweep validates every run's flags) and must launch and write nothing.
 """
 import os
 import re
@@ -25,10 +25,10 @@ CPU_SWEEP_RUNS = {
 }
 
 
-def run_script(name: str, *args: str) -> subprocess.CompletedProcess:
+def run_script(name: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHON": sys.executable}
     return subprocess.run(["bash", str(SCRIPTS_DIR / name), *args], capture_output=True, text=True, env=env,
-                          timeout=60)
+                          timeout=timeout)
 
 
 def test_every_script_has_an_expected_plan():
@@ -84,3 +84,18 @@ def test_flags_after_double_dash_reach_the_sweep(tmp_path):
     bad = run_script("reproduce_pm_ablation.sh", "--dry_run", "--out", str(out), "--", "--no_such_flag", "1")
     assert bad.returncode != 0 and "no_such_flag" in bad.stderr
     assert not out.exists()
+
+
+def test_a_script_runs_end_to_end_and_a_rerun_skips_finished_runs(tmp_path):
+    out = tmp_path / "out"
+    tiny = ["--", "--seeds", "1", "--num_env_steps", "2000", "--n_rollout_threads", "10", "--episode_length", "100"]
+    first = run_script("reproduce_pm_ablation.sh", "--out", str(out), *tiny, timeout=300)
+    assert first.returncode == 0, first.stderr
+    assert (out / "table.md").read_text().count("| matrix/climbing | agentmixer:cpu_") == 3
+    assert (out / "curves.png").read_bytes().startswith(b"\x89PNG")
+    head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=SCRIPTS_DIR).stdout.strip()
+    command = (out / "COMMAND.txt").read_text()
+    assert f"# git rev-parse HEAD: {head}" in command and "--experiment_name cpu_hypernet" in command
+    again = run_script("reproduce_pm_ablation.sh", "--out", str(out), *tiny, timeout=300)
+    assert again.returncode == 0 and again.stdout.count("1 already finished") == 3
+    assert (out / "COMMAND.txt").read_text().count("# pm_ablation, --scale cpu") == 2

@@ -160,7 +160,9 @@ sc2_available() { [[ -d "${SC2PATH:-$HOME/StarCraftII}" ]] && "$PYTHON" -c "impo
 
 write_command_txt() {
   local head; head="$(git rev-parse HEAD 2>/dev/null || echo unknown)"
-  [[ -n "$(git status --porcelain 2>/dev/null)" ]] && head+=" (working tree has uncommitted changes)"
+  # Results (this script's and others') are not code: only other changes make the commit inexact.
+  local not_code=(":(exclude)results"); [[ $out == "$PWD"/* ]] && not_code+=(":(exclude)$out")
+  [[ -n "$(git status --porcelain -- . "${not_code[@]}" 2>/dev/null)" ]] && head+=" (working tree has uncommitted changes)"
   [[ -s "$out/COMMAND.txt" ]] && echo >>"$out/COMMAND.txt"  # a re-run (resuming runs) adds a block
   {
     echo "# $reproduce_name, --scale $scale, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
