@@ -5,8 +5,8 @@
 
 Reads the same run directories as make_tables. Each seed's evaluation curve is
 linearly interpolated onto a common grid of env steps (the range every seed of that
-method covers, so nothing is extrapolated); the band is the Student-t 95% CI of the
-mean over seeds. Every method keeps one colour across panels and figures.
+method covers, so nothing is extrapolated); the band is the 95% percentile-bootstrap CI
+of the mean over seeds (whole curves resampled), so it stays within the seeds' range. Every method keeps one colour across panels and figures.
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ if not __package__:  # run as a script: make `onpolicy` and `eval_scripts` impor
 
 from eval_scripts.make_tables import (Run, add_source_args, default_metric, method_sort_key,  # noqa: E402
                                       runs_from_sources)
-from onpolicy.utils.stats import t_confidence_band  # noqa: E402
+from onpolicy.utils.stats import bootstrap_mean_band  # noqa: E402
 
 # Fixed per method so a method looks the same in every figure (tab10 colours).
 PALETTE = {"agentmixer": "#d62728", "mappo": "#1f77b4", "ippo": "#ff7f0e", "happo": "#2ca02c", "mat": "#9467bd",
@@ -88,7 +88,7 @@ def plot_runs(runs: list[Run], out: str | Path, metric: str | None = None, n_poi
         for algorithm in sorted(by_task[task], key=method_sort_key):
             curves = by_task[task][algorithm]
             grid, values = curves_on_grid(curves, n_points)
-            mean, low, high = t_confidence_band(values)
+            mean, low, high = bootstrap_mean_band(values)
             colour = method_colour(algorithm)
             ax.plot(grid, mean, color=colour, ls=styles[algorithm], lw=1.8, marker="o" if grid.size == 1 else None,
                     label=f"{algorithm} ({len(curves)})")

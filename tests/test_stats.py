@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from onpolicy.utils.stats import iqm, mean_std, stratified_bootstrap_ci, t_confidence_band, welch_t_test_greater
+from onpolicy.utils.stats import bootstrap_mean_band, iqm, mean_std, stratified_bootstrap_ci, welch_t_test_greater
 
 
 def test_iqm_hand_examples():
@@ -76,13 +76,21 @@ def test_welch_undefined_cases_are_nan():
     assert math.isnan(welch_t_test_greater([1.0, 1.0], [0.0, 0.0]))
 
 
-def test_t_confidence_band():
-    values = np.array([[0.0, 1.0], [2.0, 1.0]])  # 2 seeds × 2 grid points
-    mean, low, high = t_confidence_band(values)
-    half = scipy_stats.t.ppf(0.975, 1) * math.sqrt(2) / math.sqrt(2)  # t * std / sqrt(n)
-    np.testing.assert_allclose(mean, [1.0, 1.0])
-    np.testing.assert_allclose(low, [1.0 - half, 1.0])
-    np.testing.assert_allclose(high, [1.0 + half, 1.0])
-    mean, low, high = t_confidence_band(values[:1])
+def test_bootstrap_mean_band():
+    # Seeds 0 and 1 at the first point: replicate means are 0, 0.5, 1 with probability 1/4, 1/2, 1/4,
+    # so the 2.5/97.5 percentiles are the seeds' own values (a t-band would reach -5.9 and 6.9).
+    values = np.array([[0.0, 1.0], [1.0, 1.0]])
+    mean, low, high = bootstrap_mean_band(values)
+    np.testing.assert_allclose(mean, [0.5, 1.0])
+    np.testing.assert_allclose(low, [0.0, 1.0])
+    np.testing.assert_allclose(high, [1.0, 1.0])
+    rng = np.random.default_rng(3)
+    wins = rng.integers(0, 2, size=(3, 50)).astype(float)
+    mean, low, high = bootstrap_mean_band(wins, seed=7)
+    assert np.all((wins.min(0) <= low) & (low <= mean) & (mean <= high) & (high <= wins.max(0)))
+    np.testing.assert_array_equal(bootstrap_mean_band(wins, seed=7)[1], low)  # fixed seed: same band
+    mean, low, high = bootstrap_mean_band(values[:1])
     np.testing.assert_allclose(low, mean)
     np.testing.assert_allclose(high, mean)
+    with pytest.raises(ValueError, match=r"shape \(0,\)"):
+        bootstrap_mean_band(np.array([]))

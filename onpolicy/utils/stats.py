@@ -81,16 +81,21 @@ def welch_t_test_greater(candidate, baseline) -> float:
     return float(scipy_stats.ttest_ind(a, b, equal_var=False, alternative="greater").pvalue)
 
 
-def t_confidence_band(values: np.ndarray, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Mean over seeds and the Student-t confidence band of that mean.
+def bootstrap_mean_band(values: np.ndarray, n_bootstrap: int = 2000, confidence: float = 0.95,
+                        seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean over seeds and its percentile-bootstrap confidence band, point by point.
 
-    values: (S, G) — S seeds, G grid points. Returns (mean, low, high), each (G,);
-    with one seed the band collapses onto the mean.
+    values: (S, G) — S seeds, G grid points. Each replicate resamples whole seeds (curves) with
+    replacement. Unlike a Student-t band, the band never leaves the range the seeds span (a win
+    rate stays in [0, 1] even with 2 seeds), and it is the same bootstrap the tables use.
+    Returns (mean, low, high), each (G,); with one seed the band collapses onto the mean.
     """
     values = np.asarray(values, dtype=np.float64)
-    n_seeds = values.shape[0]
-    mean = values.mean(axis=0)
-    if n_seeds < 2:
-        return mean, mean.copy(), mean.copy()
-    half_width = scipy_stats.t.ppf((1 + confidence) / 2, df=n_seeds - 1) * values.std(axis=0, ddof=1) / np.sqrt(n_seeds)
-    return mean, mean - half_width, mean + half_width
+    if values.ndim != 2 or values.size == 0:
+        raise ValueError(f"values must be a non-empty (seeds, grid points) array, got shape {values.shape}")
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, values.shape[0], size=(n_bootstrap, values.shape[0]))
+    replicates = values[picks].mean(axis=1)  # (B, G)
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(replicates, [tail, 100 - tail], axis=0)
+    return values.mean(axis=0), low, high
