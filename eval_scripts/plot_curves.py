@@ -6,7 +6,8 @@
 Reads the same run directories as make_tables. Each seed's evaluation curve is
 linearly interpolated onto a common grid of env steps (the range every seed of that
 method covers, so nothing is extrapolated); the band is the 95% percentile-bootstrap CI
-of the mean over seeds (whole curves resampled), so it stays within the seeds' range. Every method keeps one colour across panels and figures.
+of the mean over seeds (whole curves resampled), so it stays within the seeds' range.
+Every method keeps one colour across panels and figures.
 """
 from __future__ import annotations
 

@@ -94,3 +94,5 @@ def test_bootstrap_mean_band():
     np.testing.assert_allclose(high, mean)
     with pytest.raises(ValueError, match=r"shape \(0,\)"):
         bootstrap_mean_band(np.array([]))
+    with pytest.raises(ValueError, match=r"confidence must be in \(0, 1\), got 95"):
+        bootstrap_mean_band(values, confidence=95)

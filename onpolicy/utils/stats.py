@@ -49,15 +49,21 @@ def stratified_bootstrap_ci(scores_per_task: Mapping[str, Sequence[float]] | Seq
     if not tasks or any(t.ndim != 1 or t.size == 0 for t in tasks):
         raise ValueError(f"need at least one task with a 1-D, non-empty array of run scores, got shapes "
                          f"{[t.shape for t in tasks]}")
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
     rng = np.random.default_rng(seed)
     # (B, n_task) per task, concatenated to (B, n_total): one row per bootstrap replicate.
     resampled = np.concatenate([t[rng.integers(0, t.size, size=(n_bootstrap, t.size))] for t in tasks], axis=1)
-    replicates = statistic(resampled, axis=-1)
-    tail = (1 - confidence) / 2 * 100
-    low, high = np.percentile(replicates, [tail, 100 - tail])
+    low, high = percentile_interval(statistic(resampled, axis=-1), confidence)
     return float(low), float(high)
+
+
+def percentile_interval(replicates: np.ndarray, confidence: float) -> tuple[np.ndarray, np.ndarray]:
+    """The (1 - confidence) / 2 and (1 + confidence) / 2 percentiles of bootstrap replicates (B, ...)
+    over their first axis."""
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(replicates, [tail, 100 - tail], axis=0)
+    return low, high
 
 
 def mean_std(scores) -> tuple[float, float]:
@@ -87,7 +93,7 @@ def bootstrap_mean_band(values: np.ndarray, n_bootstrap: int = 2000, confidence:
 
     values: (S, G) — S seeds, G grid points. Each replicate resamples whole seeds (curves) with
     replacement. Unlike a Student-t band, the band never leaves the range the seeds span (a win
-    rate stays in [0, 1] even with 2 seeds), and it is the same bootstrap the tables use.
+    rate stays in [0, 1] even with 2 seeds), and it is the percentile bootstrap the tables' CIs use.
     Returns (mean, low, high), each (G,); with one seed the band collapses onto the mean.
     """
     values = np.asarray(values, dtype=np.float64)
@@ -95,7 +101,5 @@ def bootstrap_mean_band(values: np.ndarray, n_bootstrap: int = 2000, confidence:
         raise ValueError(f"values must be a non-empty (seeds, grid points) array, got shape {values.shape}")
     rng = np.random.default_rng(seed)
     picks = rng.integers(0, values.shape[0], size=(n_bootstrap, values.shape[0]))
-    replicates = values[picks].mean(axis=1)  # (B, G)
-    tail = (1 - confidence) / 2 * 100
-    low, high = np.percentile(replicates, [tail, 100 - tail], axis=0)
+    low, high = percentile_interval(values[picks].mean(axis=1), confidence)  # replicates (B, G)
     return values.mean(axis=0), low, high
