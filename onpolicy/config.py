@@ -35,6 +35,8 @@ ENV_FLAGS = {
     "mujoco": ("agent_conf", "agent_obsk", "add_agent_id"),
     "smax": ("use_agent_specific_state",),
     "smacv2": ("units", "use_agent_specific_state"),
+    "pettingzoo": ("env_args",),
+    "vmas": ("env_args",),
 }
 ALGORITHM_FLAGS = {
     "agentmixer": ("pm_type", "pm_blocks", "mixer_lr", "sigmoid_gain", "mix_std_y_coef", "temperature",
@@ -60,6 +62,8 @@ BASE_DEFAULTS = dict(
     sight=1,
     # MA-MuJoCo, SMAX, SMACv2
     agent_conf="6x1", agent_obsk=0, add_agent_id=False, units="5v5", use_agent_specific_state=True,
+    # PettingZoo / VMAS: keyword arguments of the env factory
+    env_args=None,
     # MAT / MAT-Dec (paper appendix: 1 block, 1 head)
     n_block=1, n_head=1, n_embd=64,
     # AgentMixer
@@ -130,6 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--units", choices=("5v5", "10v10", "10v11", "20v20", "20v23"), help="smacv2: team sizes")
     g.add_argument("--use_agent_specific_state", help="smacv2/smax: per-agent state instead of the global one",
                    **on_off)
+    g.add_argument("--env_args", type=_json_object, help="pettingzoo/vmas: JSON object of keyword arguments for "
+                                                         "the env factory, e.g. '{\"N\": 3}'")
     g = p.add_argument_group("network")
     for name in ("hidden_size", "layer_N", "recurrent_N", "data_chunk_length"):
         g.add_argument(f"--{name}", type=int)
@@ -172,6 +178,18 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--bc_epochs", type=int)
     g.add_argument("--student_lr", type=float)
     return p
+
+
+def _json_object(text: str) -> dict:
+    """--env_args: a JSON object (keyword arguments); argparse reports anything else with the value."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise argparse.ArgumentTypeError(f"{text!r} is not valid JSON ({err}); give an object, "
+                                         "e.g. '{\"N\": 3}'") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a JSON object of keyword arguments, e.g. '{{\"N\": 3}}'")
+    return value
 
 
 KNOWN_KEYS = set(BASE_DEFAULTS) | {"env_name", "algorithm_name"}
@@ -228,7 +246,7 @@ def parse_config(argv: list[str] | None = None) -> argparse.Namespace:
 def _check_scope(given: dict, env: str, algo: str) -> None:
     """Env- or algorithm-specific flags given for another env/algorithm would do nothing."""
     for owner, flags in ENV_FLAGS.items():
-        bad = [f for f in flags if f in given and env != owner]
+        bad = [f for f in flags if f in given and f not in ENV_FLAGS.get(env, ())]  # a flag may serve several envs
         if bad:
             raise ConfigError(f"--{bad[0]} applies only to --env_name {owner}, not {env}")
     for owner, flags in ALGORITHM_FLAGS.items():

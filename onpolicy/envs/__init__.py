@@ -20,6 +20,8 @@ _ENV_MODULES = {
     "mujoco": "onpolicy.envs.mujoco",
     "smax": "onpolicy.envs.smax",
     "smacv2": "onpolicy.envs.smacv2",
+    "pettingzoo": "onpolicy.envs.pettingzoo",
+    "vmas": "onpolicy.envs.vmas",
 }
 ENV_NAMES = tuple(_ENV_MODULES)
 BACKENDS = ("auto", "batched", "dummy", "subproc")

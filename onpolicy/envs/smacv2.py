@@ -9,16 +9,30 @@ Per agent i (N allies, A = 6 + enemies, or what the installed smacv2 reports):
 - state_i: `use_agent_specific_state=False`: the global state (Ds,) copied to every agent;
   `use_agent_specific_state=True` (default): [global state, obs_i, one-hot(i)].
 - avail_i (A,): SMACv2's mask; a dead ally can only take no-op (index 0).
-- episode_info["won"]: SMACv2's battle_won (1.0/0.0). Reaching the episode limit is a truncation.
+- active_i: ally i is alive (smacv2's death tracker); dead allies are masked out of the losses.
+- episode_info["won"]: SMACv2's battle_won (1.0/0.0; a time-out counts as not won, as in
+  smacv2's own win rate). Reaching the episode limit with the battle undecided is a truncation
+  (bootstrapped); smacv2 itself flags it only with continuing_episode=True, which the official
+  configs do not use, so the adapter checks the limit itself.
+
+Seeding: reset(seed) seeds every capability-distribution RNG (nested ones too: the start
+positions' surrounded/reflect parts have their own), the Python `random` stream smacv2 shuffles
+teams with (kept per env, swapped in around smacv2 calls), and SC2's game seed.
 
 Each SC2 game runs in its own process (subproc backend, the default for this env). The game
-engine cannot be snapshot: get_state keeps the capability samplers' RNG states, and set_state
-restores them and starts a new episode (the interrupted one is dropped).
+engine cannot be snapshot: get_state keeps those RNG states and the last observation; on resume
+the interrupted episode ends as a truncation at the resume point and the next episode is the one
+an uninterrupted run would have drawn (onpolicy/envs/restart.py).
+
+tests/test_smacv2_double.py runs this adapter's game loop against tests/smacv2_double.py, a test
+double of the smacv2 API (not the game).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import random
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +40,7 @@ import numpy as np
 from gymnasium.spaces import Box, Discrete
 
 from onpolicy.envs.base import EnvSpec, MultiAgentEnv, discrete_actions, generator_from_state
+from onpolicy.envs.restart import InterruptedEpisode
 
 RACES = ("protoss", "terran", "zerg")
 UNITS = {"5v5": (5, 5), "10v10": (10, 10), "10v11": (10, 11), "20v20": (20, 20), "20v23": (20, 23)}
@@ -93,6 +108,24 @@ def _import_wrapper():
     return StarCraftCapabilityEnvWrapper
 
 
+def _generators(obj, path: str = "", seen: set | None = None) -> list[tuple[str, Any, str]]:
+    """Every numpy Generator attribute reachable from a capability distribution, as (path, owner,
+    attribute), in a fixed order. smacv2's composite distributions (e.g. surrounded_and_reflect)
+    hold nested distributions with RNGs of their own, so seeding only the top-level `rng` would
+    leave start positions unseeded."""
+    seen = set() if seen is None else seen
+    if id(obj) in seen or not hasattr(obj, "__dict__"):
+        return []
+    seen.add(id(obj))
+    found = []
+    for name, value in sorted(vars(obj).items()):
+        if isinstance(value, np.random.Generator):
+            found.append((f"{path}{name}", obj, name))
+        elif hasattr(value, "generate"):  # a nested distribution
+            found += _generators(value, f"{path}{name}.", seen)
+    return found
+
+
 class SMACv2Env(MultiAgentEnv):
     """One SMACv2 battle (one StarCraft II process, started on the first reset)."""
 
@@ -103,54 +136,130 @@ class SMACv2Env(MultiAgentEnv):
         self.env = wrapper_cls(**build_env_args(scenario, units))
         info = self.env.get_env_info()
         self.n_agents, n_actions = info["n_agents"], info["n_actions"]
+        self.n_enemies = UNITS[units][1]
         obs_dim, self._global_dim = info["obs_shape"], info["state_shape"]
         self.use_agent_specific_state = use_agent_specific_state
         state_dim = self._global_dim + (obs_dim + self.n_agents if use_agent_specific_state else 0)
         self.observation_space = [Box(-np.inf, np.inf, (obs_dim,), np.float32) for _ in range(self.n_agents)]
         self.state_space = [Box(-np.inf, np.inf, (state_dim,), np.float32) for _ in range(self.n_agents)]
         self.action_space = [Discrete(n_actions) for _ in range(self.n_agents)]
+        # smacv2 shuffles with Python's process-global `random`: teams at reset, the order in which
+        # get_obs computes observations at every step. Each env keeps its own streams (envs sharing
+        # a worker stay independent and seeded), one for resets and one for steps, so the teams of
+        # the next episode do not depend on how long the current one lasts (resume relies on it).
+        self._python_random = {"reset": random.Random(0), "step": random.Random(0)}
+        self._game_seed: int | None = None
+        self._interrupted = InterruptedEpisode()
 
-    def _samplers(self) -> list:
-        """The capability distributions that draw teams and start positions (they own numpy RNGs)."""
-        return [d for d in self.env.env_key_to_distribution_map.values() if hasattr(d, "rng")]
+    def _samplers(self) -> list[tuple[str, Any, str]]:
+        """The capability distributions' RNGs (teams, start positions), nested ones included."""
+        found = []
+        for key, distribution in self.env.env_key_to_distribution_map.items():
+            found += _generators(distribution, f"{key}.")
+        return found
+
+    @contextlib.contextmanager
+    def _own_python_random(self, kind: str):
+        """Run smacv2 code with this env's `kind` ("reset"/"step") stream as Python's global random."""
+        outside = random.getstate()
+        random.setstate(self._python_random[kind].getstate())
+        try:
+            yield
+        finally:
+            self._python_random[kind].setstate(random.getstate())
+            random.setstate(outside)
 
     def _observe(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """obs (N, Do), state (N, Ds), avail (N, A), float32."""
-        obs = np.asarray(self.env.get_obs(), dtype=np.float32)
+        with self._own_python_random("step"):
+            obs = np.asarray(self.env.get_obs(), dtype=np.float32)
         state = np.tile(np.asarray(self.env.get_state(), dtype=np.float32), (self.n_agents, 1))
         if self.use_agent_specific_state:
             state = np.concatenate([state, obs, np.eye(self.n_agents, dtype=np.float32)], axis=1)
         avail = np.asarray([self.env.get_avail_agent_actions(i) for i in range(self.n_agents)], dtype=np.float32)
+        self._interrupted.remember(obs, state, avail, self._alive())
         return obs, state, avail
 
+    def _alive(self) -> np.ndarray:
+        """(N,) bool: allies not yet dead (smacv2's death tracker)."""
+        return np.asarray(self.env.death_tracker_ally) == 0
+
     def reset(self, seed: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """seed fixes the team/position samplers and (before the game starts) SC2's own seed."""
+        """seed fixes the team/position samplers, Python's shuffles and (before the game starts) SC2's seed."""
         if seed is not None:
-            self.env.env._seed = seed
-            for k, sampler in enumerate(self._samplers()):
-                sampler.rng = np.random.default_rng([seed, k])
-        self.env.reset()
+            self._game_seed = int(seed)
+            self.env.env._seed = self._game_seed
+            for k, (_, owner, name) in enumerate(self._samplers()):
+                setattr(owner, name, np.random.default_rng([seed, k]))
+            for k, stream in enumerate(self._python_random.values()):
+                stream.seed(int(np.random.SeedSequence([seed, k]).generate_state(1)[0]))
+        self._interrupted.clear()
+        with self._own_python_random("reset"):
+            self.env.reset()
         return self._observe()
 
+    def _timed_out(self, ended: bool, info: dict) -> bool:
+        """The episode ended at smacv2's episode limit with the battle undecided (a truncation).
+
+        smacv2 reports `info["episode_limit"]` only with continuing_episode=True; the official
+        configs use False, where a time-out is just terminated=True, so the limit is checked here.
+        An empty info is smacv2's answer after a crashed game restarted: the episode was cut, too.
+        """
+        if not ended:
+            return False
+        if not info or info.get("episode_limit", False):
+            return True
+        decided = (bool(info.get("battle_won", False)) or info.get("dead_allies", 0) >= self.n_agents
+                   or info.get("dead_enemies", 0) >= self.n_enemies or self._only_medivacs_left())
+        return not decided and self.env._episode_steps >= self.env.episode_limit
+
+    def _only_medivacs_left(self) -> bool:
+        """Terran battles end when one side has only medivacs (which cannot fight) left."""
+        check = getattr(self.env, "only_medivac_left", None)
+        return bool(check is not None and (check(ally=True) or check(ally=False)))
+
     def step(self, actions: np.ndarray) -> tuple:
+        interrupted = self._interrupted.take_truncation()
+        if interrupted is not None:
+            return interrupted
         idx = discrete_actions(actions, (self.n_agents,), self.action_space[0].n)
-        reward, ended, info = self.env.step(idx.tolist())
-        truncated = bool(ended and info.get("episode_limit", False))
-        won = float(info.get("battle_won", False))
+        with self._own_python_random("step"):
+            reward, ended, info = self.env.step(idx.tolist())
+        truncated = self._timed_out(bool(ended), info)
+        # A time-out is a battle not won (smacv2's win rate counts it as played); a crashed game has
+        # no outcome at all, and NaN keeps it out of the win rate.
+        won = float(info.get("battle_won", False)) if info else np.nan
         team_reward = np.full(self.n_agents, reward, dtype=np.float32)
-        # "active" (N,) bool: allies alive after the step, for VecStep.active once the vec envs read it.
-        info = {"won": won, "active": self.env.death_tracker_ally == 0}
-        return *self._observe(), team_reward, bool(ended) and not truncated, truncated, info
+        obs, state, avail = self._observe()
+        # "active" (N,) bool: allies alive after the step, read by the vec envs as VecStep.active.
+        info = {"won": won, "active": self._alive()}
+        return obs, state, avail, team_reward, bool(ended) and not truncated, truncated, info
 
     def get_state(self) -> dict[str, Any]:
-        """The samplers' RNG states only: a running StarCraft II game cannot be saved."""
-        return {"sampler_rngs": [s.rng.bit_generator.state for s in self._samplers()]}
+        """The samplers' and Python-shuffle RNG states, SC2's seed and the last observation: a running
+        StarCraft II game cannot be saved."""
+        python_random = {}
+        for kind, stream in self._python_random.items():
+            version, internal, _ = stream.getstate()
+            python_random[kind] = {"version": version, "internal": np.asarray(internal, dtype=np.int64)}
+        return {"sampler_rngs": {path: getattr(owner, name).bit_generator.state for path, owner, name in self._samplers()},
+                "python_random": python_random, "game_seed": self._game_seed,
+                "last_view": self._interrupted.snapshot()}
 
     def set_state(self, state: dict[str, Any]) -> None:
-        """Restore the samplers' RNGs and start a new episode (the interrupted one cannot be restored)."""
-        for sampler, rng_state in zip(self._samplers(), state["sampler_rngs"], strict=True):
-            sampler.rng = generator_from_state(rng_state)
-        self.env.reset()
+        """Restore the RNGs; the next step() ends the interrupted episode as a truncation and the
+        episode after it is the one an uninterrupted run would have drawn next."""
+        samplers = {path: (owner, name) for path, owner, name in self._samplers()}
+        if set(samplers) != set(state["sampler_rngs"]):
+            raise ValueError(f"snapshot samplers {sorted(state['sampler_rngs'])} do not match {sorted(samplers)}")
+        for path, rng_state in state["sampler_rngs"].items():
+            owner, name = samplers[path]
+            setattr(owner, name, generator_from_state(rng_state))
+        for kind, saved in state["python_random"].items():
+            self._python_random[kind].setstate((int(saved["version"]), tuple(int(x) for x in saved["internal"]), None))
+        self._game_seed = state["game_seed"]
+        self.env.env._seed = self._game_seed  # used if this process has not started its game yet
+        self._interrupted.arm(state["last_view"])
 
     def close(self) -> None:
         self.env.close()
