@@ -26,9 +26,10 @@ from onpolicy.utils.checkpoint import load_checkpoint  # noqa: E402
 def load_run(run_dir: Path, checkpoint: Path | None, n_envs: int, seed: int):
     """(cfg, policy, envs) of a run dir, weights from its (or the given) checkpoint."""
     cfg = parse_config(["--config", str(run_dir / "config.json")])
-    envs = make_vec_env(cfg.env_name, cfg.scenario_name, n_envs, seed, env_kwargs(cfg), cfg.vec_env, cfg.n_workers)
+    envs = make_vec_env(cfg.env_name, cfg.scenario_name, n_envs, seed, env_kwargs(cfg), cfg.vec_env, cfg.n_workers,
+                        stream="eval")
     policy_cls, _ = get_algorithm(cfg.algorithm_name).load()
-    policy = policy_cls(cfg, EnvInfo.from_vec_env(envs))
+    policy = policy_cls(cfg, EnvInfo.for_run(cfg, envs))
     payload = load_checkpoint(checkpoint or run_dir, json.loads((run_dir / "config.json").read_text()))
     policy.load_state_dict(payload["trainer"]["policy"])
     policy.eval()

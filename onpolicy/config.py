@@ -31,10 +31,11 @@ class _Parser(argparse.ArgumentParser):
 # Flags that only make sense for some envs/algorithms; giving them elsewhere is an error.
 ENV_FLAGS = {
     "predator_prey": ("grid_size", "n_predators", "n_prey", "penalty", "step_cost", "capture_reward",
-                      "max_steps", "sight"),
+                      "max_steps", "sight", "prey_rules"),
     "mujoco": ("agent_conf", "agent_obsk", "add_agent_id"),
     "smax": ("use_agent_specific_state",),
     "smacv2": ("units", "use_agent_specific_state"),
+    "passage": ("p_small", "reward_short", "reward_long", "reward_jam"),
     "pettingzoo": ("env_args",),
     "vmas": ("env_args",),
 }
@@ -44,39 +45,58 @@ ALGORITHM_FLAGS = {
                    "pm_noise_dim"),
     "ail": ("ail_beta_schedule", "ail_beta_ramp", "ail_loss", "bc_epochs", "student_lr"),
     "mat": ("n_block", "n_head", "n_embd"),
-    "mat_dec": ("n_block", "n_head", "n_embd"),
+    "mat_dec": ("n_block", "n_head", "n_embd", "dec_actor"),
+    "maven": ("noise_dim", "mi_loss", "target_update_interval", "replay_rollouts", "epsilon_start",
+              "epsilon_finish", "epsilon_anneal_time", "double_q"),
 }
+
+DISCRETE_ACTION_ENVS = ("matrix", "predator_prey", "smax", "smacv2")
+
+# PPO settings that value-based MAVEN has no use for (it reuses --ppo_epoch as passes per update).
+PPO_ONLY_FLAGS = ("critic_lr", "clip_param", "entropy_coef", "value_loss_coef", "gae_lambda", "use_gae",
+                  "use_valuenorm", "use_huber_loss", "huber_delta", "use_clipped_value_loss", "use_centralized_V")
+# Envs whose actions are always continuous (others, e.g. vmas, depend on their arguments: the
+# value-based MAVEN policy checks the action space itself when it is built).
+CONTINUOUS_ACTION_ENVS = ("mujoco",)
 
 BASE_DEFAULTS = dict(
     scenario_name=None, experiment_name="default", seed=1, n_training_threads=1, n_rollout_threads=50,
     n_eval_rollout_threads=10, num_env_steps=200_000, episode_length=200, hidden_size=64, layer_N=1,
-    use_recurrent_policy=False, recurrent_N=1, data_chunk_length=10, lr=5e-4, critic_lr=5e-4, opti_eps=1e-5,
+    use_recurrent_policy=True, recurrent_N=1, data_chunk_length=1, std_x_coef=1.0, std_y_coef=0.5, lr=5e-4, critic_lr=5e-4, opti_eps=1e-5,
     weight_decay=0.0, ppo_epoch=15, num_mini_batch=1, clip_param=0.2, entropy_coef=0.01, value_loss_coef=1.0,
     max_grad_norm=10.0, gamma=0.99, gae_lambda=0.95, use_gae=True, use_valuenorm=True, use_huber_loss=True,
-    huber_delta=10.0, use_clipped_value_loss=True, share_policy=True, use_centralized_V=True, use_eval=True,
+    huber_delta=10.0, use_clipped_value_loss=True, share_policy=False, use_centralized_V=True, use_eval=True,
     eval_interval=5, eval_episodes=32, save_interval=10, log_interval=1, cuda=True, use_wandb=False,
     user_name=None, wandb_project=None, wandb_mode="offline", use_tensorboard=False, runs_dir="runs",
     vec_env="auto", n_workers=2, progress_bar=True, resume=None, run_dir=None,
     # predator-prey
     grid_size=5, n_predators=2, n_prey=1, penalty=0.0, step_cost=-0.01, capture_reward=10.0, max_steps=128,
-    sight=1,
+    sight=2, prey_rules="authors",
+    # passage game (the paper's Figure 1)
+    p_small=0.5, reward_short=1.0, reward_long=0.5, reward_jam=0.0,
     # MA-MuJoCo, SMAX, SMACv2
     agent_conf="6x1", agent_obsk=0, add_agent_id=False, units="5v5", use_agent_specific_state=True,
     # PettingZoo / VMAS: keyword arguments of the env factory
     env_args=None,
     # MAT / MAT-Dec (paper appendix: 1 block, 1 head)
-    n_block=1, n_head=1, n_embd=64,
+    n_block=1, n_head=1, n_embd=64, dec_actor=False,
     # AgentMixer
     pm_type="mixer", pm_blocks=1, mixer_lr=5e-5, sigmoid_gain=1.0, mix_std_y_coef=0.95, temperature=1.0,
     temperature_schedule="constant", temperature_start=0.1, temperature_ramp=2 / 3, igc_strict=False,
     pm_noise_dim=0,
     # AIL
     ail_beta_schedule="linear", ail_beta_ramp=0.5, ail_loss="kl", bc_epochs=5, student_lr=5e-4,
+    # MAVEN (the authors' port: noise_dim 2, ε 1 → 0.05 over the run, targets every 200 updates)
+    noise_dim=2, mi_loss=1.0, target_update_interval=200, replay_rollouts=1, epsilon_start=1.0,
+    epsilon_finish=0.05, epsilon_anneal_time=0, double_q=True,
 )
 ENV_DEFAULTS = {
     # Paper appendix F, matrix column: 200k steps, 50 threads × 200 steps, 1 × 64, 15 epochs.
     "matrix": dict(scenario_name="climbing", ppo_epoch=15, eval_episodes=10, n_eval_rollout_threads=10),
-    "predator_prey": dict(scenario_name="default", num_env_steps=2_000_000, ppo_epoch=15),
+    # The authors' predator-prey scripts: 1M steps, evaluation over 100 episodes every 10 000 steps.
+    "predator_prey": dict(scenario_name="default", num_env_steps=1_000_000, ppo_epoch=15, eval_episodes=100),
+    # One-step like the matrix games, so the matrix column's settings; 100 cheap eval episodes.
+    "passage": dict(scenario_name="default", ppo_epoch=15, eval_episodes=100, n_eval_rollout_threads=20),
     # Appendix F, MA-MuJoCo column: lr 3e-4, entropy 0, 2 × 64, 5 epochs, 40 threads × 100 steps, obsk 0.
     "mujoco": dict(scenario_name="HalfCheetah", num_env_steps=10_000_000, n_rollout_threads=40, episode_length=100,
                    lr=3e-4, critic_lr=3e-4, entropy_coef=0.0, layer_N=2, ppo_epoch=5, n_eval_rollout_threads=4,
@@ -91,11 +111,17 @@ ALGORITHM_DEFAULTS = {
     ("ippo", None): dict(use_centralized_V=False),
     # Feed-forward by construction (the expert acts on the full state; MAT attends over agents).
     ("ail", None): dict(use_recurrent_policy=False),
-    ("mat", None): dict(use_recurrent_policy=False),
-    ("mat_dec", None): dict(use_recurrent_policy=False),
+    # The paper runs every method with independent parameters except MAT and MAT-Dec.
+    ("mat", None): dict(use_recurrent_policy=False, share_policy=True),
+    ("mat_dec", None): dict(use_recurrent_policy=False, share_policy=True),
     ("agentmixer", "predator_prey"): dict(temperature_schedule="linear", temperature_start=0.1),
     # The authors' MuJoCo AgentMixer settings.
     ("agentmixer", "mujoco"): dict(mixer_lr=3e-5, mix_std_y_coef=0.75, sigmoid_gain=0.3),
+    # MAVEN: one pass over the rollout per update (the authors' port: num_mini_batch gradient steps);
+    # its mixer conditions on the global state, not on agent-specific ones.
+    ("maven", None): dict(ppo_epoch=1),
+    ("maven", "smax"): dict(use_agent_specific_state=False),
+    ("maven", "smacv2"): dict(use_agent_specific_state=False),
 }
 
 
@@ -128,6 +154,14 @@ def build_parser() -> argparse.ArgumentParser:
     for name, kind in (("grid_size", int), ("n_predators", int), ("n_prey", int), ("penalty", float),
                        ("step_cost", float), ("capture_reward", float), ("max_steps", int), ("sight", int)):
         g.add_argument(f"--{name}", type=kind, help="predator_prey")
+    g.add_argument("--prey_rules", choices=("authors", "uniform_flee"),
+                   help="predator_prey: the authors' start and stochastic prey (default) or this project's "
+                        "earlier uniformly fleeing prey")
+    g.add_argument("--p_small", type=float, help="passage: probability that an agent is small")
+    for name, what in (("reward_short", "each agent's reward through passage A"),
+                       ("reward_long", "each agent's reward through passage B"),
+                       ("reward_jam", "team reward when the agents jam in one passage")):
+        g.add_argument(f"--{name}", type=float, help=f"passage: {what}")
     g.add_argument("--agent_conf", type=str, help="mujoco: agent partition, e.g. 6x1, 2x4, 9|8")
     g.add_argument("--agent_obsk", type=int, help="mujoco: observation depth k in the joint graph (paper: 0)")
     g.add_argument("--add_agent_id", help="mujoco: append a one-hot agent id to observations", **on_off)
@@ -141,6 +175,9 @@ def build_parser() -> argparse.ArgumentParser:
         g.add_argument(f"--{name}", type=int)
     for name in ("use_recurrent_policy", "share_policy", "use_centralized_V"):
         g.add_argument(f"--{name}", **on_off)
+    for name in ("std_x_coef", "std_y_coef"):
+        g.add_argument(f"--{name}", type=float, help="Gaussian std = y * sigmoid(p / x), p starting at x "
+                                                     "(continuous actions; HARL's parameterisation)")
     g = p.add_argument_group("ppo")
     for name in ("lr", "critic_lr", "opti_eps", "weight_decay", "clip_param", "entropy_coef", "value_loss_coef",
                  "max_grad_norm", "gamma", "gae_lambda", "huber_delta"):
@@ -171,12 +208,25 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("mat / mat_dec")
     for name in ("n_block", "n_head", "n_embd"):
         g.add_argument(f"--{name}", type=int)
+    g.add_argument("--dec_actor", help="mat_dec: the MAT repository's variant, each agent's action from an MLP on "
+                                       "its own observation (default: from its encoder output)", **on_off)
     g = p.add_argument_group("ail")
     g.add_argument("--ail_beta_schedule", choices=("linear", "step"))
     g.add_argument("--ail_beta_ramp", type=float, help="fraction of training over which β goes 1 → 0")
     g.add_argument("--ail_loss", choices=("kl", "bc"))
     g.add_argument("--bc_epochs", type=int)
     g.add_argument("--student_lr", type=float)
+    g = p.add_argument_group("maven (--ppo_epoch: passes over the replay per update)")
+    g.add_argument("--noise_dim", type=int, help="categories of the per-episode latent z (paper: 2)")
+    g.add_argument("--mi_loss", type=float, help="weight of the discriminator's cross-entropy (MI term)")
+    g.add_argument("--target_update_interval", type=int, help="updates between target-network copies")
+    g.add_argument("--replay_rollouts", type=int, help="train on a FIFO of the last K rollouts (1 = latest only)")
+    g.add_argument("--epsilon_start", type=float, help="ε-greedy: first ε")
+    g.add_argument("--epsilon_finish", type=float, help="ε-greedy: last ε (authors' code 0.05; the paper's "
+                                                        "table lists 1.0 -> 1.0: --epsilon_finish 1.0)")
+    g.add_argument("--epsilon_anneal_time", type=int, help="env steps of the linear ε decay (0 = the whole run, "
+                                                           "as the authors' port; the original MAVEN: 50000)")
+    g.add_argument("--double_q", help="double Q-learning targets", **on_off)
     return p
 
 
@@ -249,10 +299,19 @@ def _check_scope(given: dict, env: str, algo: str) -> None:
         bad = [f for f in flags if f in given and f not in ENV_FLAGS.get(env, ())]  # a flag may serve several envs
         if bad:
             raise ConfigError(f"--{bad[0]} applies only to --env_name {owner}, not {env}")
-    for owner, flags in ALGORITHM_FLAGS.items():
-        bad = [f for f in flags if f in given and algo != owner]
+    for flags in ALGORITHM_FLAGS.values():
+        bad = [f for f in flags if f in given and f not in ALGORITHM_FLAGS.get(algo, ())]  # may serve several
         if bad:
-            raise ConfigError(f"--{bad[0]} applies only to --algorithm_name {owner}, not {algo}")
+            owners = "/".join(o for o, owned in ALGORITHM_FLAGS.items() if bad[0] in owned)
+            raise ConfigError(f"--{bad[0]} applies only to --algorithm_name {owners}, not {algo}")
+    std_flags = [f for f in ("std_x_coef", "std_y_coef") if f in given]
+    if std_flags and env in DISCRETE_ACTION_ENVS:
+        raise ConfigError(f"--{std_flags[0]} sets the Gaussian std of continuous actions; --env_name {env} has "
+                          f"discrete actions (continuous: mujoco)")
+    ppo_only = [f for f in PPO_ONLY_FLAGS if f in given]
+    if algo == "maven" and ppo_only:
+        raise ConfigError(f"--{ppo_only[0]} is a PPO setting; --algorithm_name maven is trained by Q-learning "
+                          "and does not use it")
     if algo == "ippo" and given.get("use_centralized_V"):
         raise ConfigError("--use_centralized_V contradicts --algorithm_name ippo (decentralized critics); "
                           "use mappo for a centralized critic")
@@ -280,7 +339,7 @@ def validate(cfg: argparse.Namespace) -> None:
     _positive(cfg, "n_rollout_threads", "n_eval_rollout_threads", "num_env_steps", "episode_length",
               "hidden_size", "layer_N", "recurrent_N", "data_chunk_length", "ppo_epoch", "num_mini_batch",
               "eval_interval", "eval_episodes", "save_interval", "log_interval", "n_workers",
-              "lr", "critic_lr", "n_training_threads")
+              "lr", "critic_lr", "n_training_threads", "std_x_coef", "std_y_coef")
     if not 0 < cfg.gamma <= 1 or not 0 <= cfg.gae_lambda <= 1:
         raise ConfigError(f"--gamma must be in (0, 1] and --gae_lambda in [0, 1], got {cfg.gamma}, {cfg.gae_lambda}")
     chunk = cfg.data_chunk_length if cfg.use_recurrent_policy else 1
@@ -313,12 +372,27 @@ def validate(cfg: argparse.Namespace) -> None:
             raise ConfigError(f"--use_recurrent_policy is not supported by --algorithm_name {cfg.algorithm_name}: "
                               "MAT and MAT-Dec are feed-forward transformers over the agent axis; "
                               "use --no-use_recurrent_policy")
+    if cfg.algorithm_name == "maven":
+        _validate_maven(cfg)
     if cfg.algorithm_name == "ail":
         if not 0 < cfg.ail_beta_ramp <= 1:
             raise ConfigError(f"--ail_beta_ramp must be in (0, 1], got {cfg.ail_beta_ramp}")
         if cfg.use_recurrent_policy:
             raise ConfigError("--use_recurrent_policy is not supported by --algorithm_name ail: its expert "
                               "acts on the full state and has no recurrent memory; use --no-use_recurrent_policy")
+
+
+def _validate_maven(cfg: argparse.Namespace) -> None:
+    if cfg.env_name in CONTINUOUS_ACTION_ENVS:
+        raise ConfigError(f"--algorithm_name maven is value-based and needs discrete actions; --env_name "
+                          f"{cfg.env_name} has continuous actions")
+    _positive(cfg, "noise_dim", "target_update_interval", "replay_rollouts")
+    for name in ("epsilon_start", "epsilon_finish"):
+        if not 0 <= getattr(cfg, name) <= 1:
+            raise ConfigError(f"--{name} must be in [0, 1], got {getattr(cfg, name)}")
+    if cfg.mi_loss < 0 or cfg.epsilon_anneal_time < 0:
+        raise ConfigError(f"--mi_loss and --epsilon_anneal_time must be >= 0, got {cfg.mi_loss}, "
+                          f"{cfg.epsilon_anneal_time}")
 
 
 def config_to_dict(cfg: argparse.Namespace) -> dict:

@@ -18,36 +18,66 @@ def make_policy(space, *flags):
     return cfg, AgentMixerPolicy(cfg, EnvInfo(N, OBS, STATE, space))
 
 
-def inputs(n_actions=4):
+def inputs(n_actions=4, rnn_layers=2):
+    """obs, state, actor-side RNN state (E, N, rnn_layers, 16), masks, avail; the default config is
+    recurrent, so the actor side holds the actors' GRU layer and the PM's."""
     obs, state = torch.randn(E, N, OBS), torch.randn(E, N, STATE)
     avail = torch.ones(E, N, n_actions)
     avail[:, 0, 1] = 0
-    return obs, state, torch.zeros(E, N, 1, 16), torch.ones(E, N, 1), avail
+    return obs, state, torch.zeros(E, N, rnn_layers, 16), torch.ones(E, N, 1), avail
 
 
 def rollout_buffer(policy, steps=4, noise=False):
-    """A tiny buffer filled by policy.act, as the runner does."""
-    buf = RolloutBuffer(steps, E, N, OBS, STATE, 1, 4, policy.rnn_shape, torch.device("cpu"), policy.stored_extras)
-    obs, state, rnn, masks, avail = inputs()
+    """A tiny buffer filled by policy.act, carrying the RNN states as the runner does."""
+    buf = RolloutBuffer(steps, E, N, OBS, STATE, 1, 4, policy.rnn_shape, torch.device("cpu"), policy.stored_extras,
+                        policy.critic_rnn_shape)
+    obs, state, _, masks, avail = inputs()
     buf.set_first(obs, state, avail)
     for _ in range(steps):
+        t = buf.step
         with torch.no_grad():
-            r = policy.act(buf.obs[buf.step], buf.state[buf.step], rnn, rnn, masks, avail)
-        buf.insert(obs=torch.randn(E, N, OBS), state=torch.randn(E, N, STATE), avail=avail, rnn_actor=rnn,
-                   rnn_critic=rnn, actions=r.actions, log_probs=r.log_probs, values=r.values,
+            r = policy.act(buf.obs[t], buf.state[t], buf.rnn_actor[t], buf.rnn_critic[t], masks, avail)
+        buf.insert(obs=torch.randn(E, N, OBS), state=torch.randn(E, N, STATE), avail=avail, rnn_actor=r.rnn_actor,
+                   rnn_critic=r.rnn_critic, actions=r.actions, log_probs=r.log_probs, values=r.values,
                    rewards=torch.randn(E, N, 1), masks=masks, bad_masks=masks, active_masks=masks,
                    truncation_values=torch.zeros(E, N, 1), extras=r.extras)
     return buf
 
 
-@pytest.mark.parametrize("flags", [(), ("--pm_noise_dim", "3")])
+@pytest.mark.parametrize("flags", [(), ("--pm_noise_dim", "3"), ("--no-use_recurrent_policy",)])
 def test_stored_log_probs_are_reproduced_in_training(flags):
-    """PPO's first ratio must be exactly 1: training re-evaluates the same joint policy (incl. its noise)."""
+    """PPO's first ratio must be exactly 1: training re-evaluates the same joint policy (incl. its
+    noise and, with recurrent policies, the actors' and the PM's stored hidden states)."""
     _, policy = make_policy(spaces.Discrete(4), *flags)
     buf = rollout_buffer(policy)
-    assert set(buf.extras) == ({"pm_noise"} if flags else set())
+    assert set(buf.extras) == ({"pm_noise"} if "--pm_noise_dim" in flags else set())
     batch = next(buf.minibatches(1, 1, buf.advantages))
     assert torch.allclose(policy.evaluate(batch).log_probs, batch.old_log_probs, atol=1e-5)
+
+
+def test_recurrent_policy_modifier_remembers_the_state():
+    """With recurrent policies the PM has a GRU over the state (spec; the authors' code): the same
+    current inputs after different state histories give different joint policies, while the
+    individual policies, which never see the state, stay the same."""
+    _, policy = make_policy(spaces.Discrete(4))
+    assert policy.modifier.state_rnn is not None and policy.rnn_shape == (2, 16) and policy.critic_rnn_shape == (1, 16)
+    with torch.no_grad():
+        for p in policy.modifier.head.parameters():
+            p.normal_()  # a trained-looking head, so h depends on its inputs
+    obs, state, rnn, masks, avail = inputs()
+    critic_rnn = torch.zeros(E, N, 1, 16)
+    ends = []
+    for first_state in (state, -state):
+        step1 = policy.act(obs, first_state, rnn, critic_rnn, masks, avail)
+        _, pm_part = policy.split_rnn(step1.rnn_actor)
+        assert pm_part.abs().sum() > 0
+        o, s, m, a = (x.unsqueeze(0) for x in (obs, state, masks, avail))
+        ends.append((policy.joint_distribution(o, s, step1.rnn_actor, m, a)[0].dist.probs,
+                     policy.act_decentralized(obs, step1.rnn_actor, masks, avail)[0]))
+    assert not torch.allclose(ends[0][0], ends[1][0])
+    assert torch.equal(ends[0][1], ends[1][1])
+    feed_forward = make_policy(spaces.Discrete(4), "--no-use_recurrent_policy")[1]
+    assert feed_forward.modifier.state_rnn is None and feed_forward.rnn_shape == (1, 16)
 
 
 def test_correlation_device_is_shared_by_agents_and_changes_the_joint_policy():
@@ -89,7 +119,7 @@ def test_joint_log_prob_trains_actors_and_modifier_but_not_through_pm_inputs():
 def test_continuous_joint_mode_is_the_individual_mean():
     _, policy = make_policy(spaces.Box(-1, 1, (2,)))
     obs, state, rnn, masks, _ = inputs()
-    joint = policy.act(obs, state, rnn, rnn, masks, None, deterministic=True).actions
+    joint = policy.act(obs, state, rnn, rnn[:, :, :1], masks, None, deterministic=True).actions
     individual, _ = policy.act_decentralized(obs, rnn, masks, None, deterministic=True)
     assert torch.allclose(joint, individual)
 

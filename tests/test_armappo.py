@@ -1,5 +1,6 @@
 """ARMAPPO: agent i's actor conditions on the actions of agents 0..i-1 and on nothing later."""
 import io
+import itertools
 
 import pytest
 import torch
@@ -16,7 +17,8 @@ SPACES = {"discrete": spaces.Discrete(N_ACTIONS), "box": spaces.Box(-1.0, 1.0, (
 
 
 def make_policy(space, *flags: str, seed: int = 0) -> ARMAPPOPolicy:
-    cfg = parse_config(["--env_name", "matrix", "--algorithm_name", "armappo", "--hidden_size", "16", *flags])
+    cfg = parse_config(["--env_name", "matrix", "--algorithm_name", "armappo", "--hidden_size", "16",
+                        "--no-use_recurrent_policy", *flags])
     torch.manual_seed(seed)
     return ARMAPPOPolicy(cfg, EnvInfo(N, OBS_DIM, STATE_DIM, space))
 
@@ -134,3 +136,31 @@ def test_checkpoint_round_trip_restores_outputs():
     restored.update(batch)
     for p, q in zip(policy.parameters(), restored_policy.parameters()):
         assert torch.equal(p, q)
+
+
+def test_training_diagnostics_are_the_sampling_joint():
+    """Σ π0(a0) π1(a1|a0) π2(·|a0, a1), not the product of the greedy conditionals: rows of sampled
+    decodes whose mean product matches the enumerated joint."""
+    policy = make_policy(SPACES["discrete"])
+    torch.manual_seed(3)  # weights whose conditionals depend strongly on the preceding actions
+    with torch.no_grad():
+        for p in policy.actor.parameters():
+            p.normal_()
+    obs = torch.randn(1, N, OBS_DIM)
+    rows = policy.training_action_probs(obs, obs, torch.ones(1, N, N_ACTIONS)).double()
+    estimate = torch.einsum("si,sj,sk->ijk", rows[:, 0], rows[:, 1], rows[:, 2]) / len(rows)
+
+    def conditional(agent, prefix):
+        encoded = torch.zeros(1, N, N_ACTIONS)
+        for j, a in enumerate(prefix):
+            encoded[0, j, a] = 1
+        with torch.no_grad():
+            params = policy.actor(policy.actor_input(obs, encoded).unsqueeze(0), None, None)[0]
+        return policy.agent_distribution(params, None, agent).dist.probs[0, 0].double()
+
+    exact = torch.zeros(N_ACTIONS, N_ACTIONS, N_ACTIONS, dtype=torch.float64)
+    for a0, a1 in itertools.product(range(N_ACTIONS), repeat=2):
+        exact[a0, a1] = conditional(0, [])[a0] * conditional(1, [a0])[a1] * conditional(2, [a0, a1])
+    assert torch.allclose(estimate, exact, atol=0.05)
+    greedy = policy.individual_action_probs(obs, None)[0].double()
+    assert (torch.einsum("i,j,k->ijk", *greedy) - exact).abs().max() > 0.2

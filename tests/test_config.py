@@ -11,7 +11,11 @@ def test_matrix_defaults_follow_the_paper():
     assert (cfg.scenario_name, cfg.num_env_steps, cfg.n_rollout_threads, cfg.episode_length) == \
         ("climbing", 200_000, 50, 200)
     assert (cfg.lr, cfg.ppo_epoch, cfg.num_mini_batch, cfg.hidden_size, cfg.layer_N) == (5e-4, 15, 1, 64, 1)
-    assert cfg.use_centralized_V and cfg.share_policy
+    assert cfg.use_centralized_V
+    # The authors' settings: independent parameters (appendix F), GRU actors/critics, chunk length 1.
+    assert not cfg.share_policy and cfg.use_recurrent_policy and cfg.data_chunk_length == 1
+    mat = parse_config(["--env_name", "matrix", "--algorithm_name", "mat"])
+    assert mat.share_policy and not mat.use_recurrent_policy  # MAT and MAT-Dec share, as in the paper
 
 
 def test_boolean_flags_are_explicit_on_off():

@@ -164,7 +164,7 @@ def test_truncation_at_max_steps():
 
 def test_observation_layout():
     # After the step the prey is stuck at (0, 0) next to predator 0's corner view.
-    env = placed_env(predators=[[1, 1], [4, 4]], prey=[[0, 0]], max_steps=10)
+    env = placed_env(predators=[[1, 1], [4, 4]], prey=[[0, 0]], max_steps=10, sight=1)
     obs, state, avail, *_ = env.step(act(STAY, STAY))
     view_0 = [1, 0, 0, 0, 0, 0, 0, 0, 0]  # 3x3 window centred on (1, 1), row-major; prey top-left
     view_1 = [0] * 9  # window centred on (4, 4): no prey, off-grid cells read 0
@@ -241,3 +241,96 @@ def test_backend_without_batched_implementation(monkeypatch):
 def test_auto_backend_is_batched():
     env = make_vec_env("predator_prey", "default", num_envs=2, seed=0)
     assert type(env).__name__ == "BatchedPredatorPrey"
+
+
+class ScriptedRNG:
+    """Stands in for an env's Generator so a trajectory can be checked by hand: `choice` returns
+    the scripted candidate moves (the authors' prey), `integers` the scripted option indices
+    (uniform_flee)."""
+
+    def __init__(self, choices=(), integers=()):
+        self.choices, self.ints = list(choices), list(integers)
+
+    def choice(self, n, size, p):
+        np.testing.assert_allclose(p, [0.3, 0.175, 0.175, 0.175, 0.175])
+        return np.array(self.choices.pop(0))
+
+    def integers(self, n):
+        return self.ints.pop(0)
+
+
+def scripted_env(predators, prey, rng, **env_kwargs) -> PredatorPrey:
+    env = placed_env(predators, prey, **env_kwargs)
+    env.rng = rng
+    return env
+
+
+def test_authors_prey_trajectory_by_hand():
+    rng = ScriptedRNG(choices=[[STAY, LEFT, UP, DOWN, RIGHT], [UP] * 5, [DOWN] * 5])
+    env = scripted_env(predators=[[2, 1], [4, 4]], prey=[[2, 2]], rng=rng, penalty=-1.0)
+    # Predator 0 is next to the prey: a miscapture. Staying is unsafe (next to predator 0); moving
+    # left targets predator 0's own cell, which no predator neighbours, so it is taken and blocked.
+    *_, reward, terminated, _, info = env.step(act(STAY, STAY))
+    np.testing.assert_array_equal(env.prey, [[2, 2]])
+    np.testing.assert_allclose(reward, [-1.01] * 2, rtol=1e-6)
+    # Another miscapture; up to (1, 2) is two cells from predator 0: the prey escapes there.
+    *_, reward, _, _, _ = env.step(act(STAY, STAY))
+    np.testing.assert_array_equal(env.prey, [[1, 2]])
+    # Predators move first: 0 to (1, 1) (next to the prey, a miscapture), 1 to (3, 4); down to (2, 2) is safe.
+    *_, reward, terminated, _, info = env.step(act(UP, UP))
+    np.testing.assert_array_equal(env.predators, [[1, 1], [3, 4]])
+    np.testing.assert_array_equal(env.prey, [[2, 2]])
+    assert info["miscaptures"] == 3.0 and not terminated
+    assert rng.choices == []
+
+
+def test_uniform_flee_prey_trajectory_by_hand():
+    rng = ScriptedRNG(integers=[1, 0])
+    env = scripted_env(predators=[[0, 2], [4, 4]], prey=[[0, 0]], rng=rng, prey_rules="uniform_flee")
+    env.step(act(STAY, STAY))  # options from (0, 0): stay, down ((0, 1) is next to predator 0); pick 1
+    np.testing.assert_array_equal(env.prey, [[1, 0]])
+    env.step(act(LEFT, STAY))  # predator 0 to (0, 1); options: stay, down; pick 0
+    np.testing.assert_array_equal(env.predators[0], [0, 1])
+    np.testing.assert_array_equal(env.prey, [[1, 0]])
+    assert rng.ints == []
+
+
+def test_authors_prey_bumps_into_walls():
+    # From the corner, a drawn move off the grid has no predator next to its target: taken, and it fails.
+    rng = ScriptedRNG(choices=[[LEFT] * 5])
+    env = scripted_env(predators=[[0, 2], [4, 4]], prey=[[0, 0]], rng=rng)
+    env.step(act(STAY, STAY))
+    np.testing.assert_array_equal(env.prey, [[0, 0]])
+
+
+@pytest.mark.parametrize("rules, stay_share", [("authors", 0.3), ("uniform_flee", 0.2)])
+def test_free_prey_stays_as_often_as_its_rule_says(rules, stay_share):
+    stays = 0
+    n = 3000
+    env = PredatorPrey(prey_rules=rules, max_steps=n + 1)
+    env.reset(seed=0)
+    state = env.get_state()
+    for _ in range(n):  # the prey in the centre, both predators far: every move is safe
+        state["predators"], state["prey"] = np.array([[0, 0], [4, 4]]), np.array([[2, 2]])
+        state["prey_alive"] = np.ones(1, dtype=bool)
+        env.set_state({**state, "rng": env.rng.bit_generator.state})
+        env.step(act(STAY, STAY))
+        stays += bool((env.prey == [[2, 2]]).all())
+    assert abs(stays / n - stay_share) < 0.03
+
+
+def test_authors_prey_never_starts_next_to_a_predator():
+    env = PredatorPrey(n_prey=2)
+    for seed in range(200):
+        env.reset(seed=seed)
+        distance = np.abs(env.predators[:, None] - env.prey[None]).sum(-1)
+        assert distance.min() >= 2
+        assert len({tuple(c) for c in np.concatenate([env.predators, env.prey])}) == 4
+
+
+def test_predator_prey_defaults_are_the_authors():
+    env = PredatorPrey()
+    assert env.cfg.sight == 2 and env.cfg.prey_rules == "authors"
+    assert env.observation_space[0].shape == (2 + 25 + 1,)  # position, 5 x 5 view, time
+    with pytest.raises(ValueError, match="unknown prey_rules 'smart'; choices: authors, uniform_flee"):
+        PredatorPrey(prey_rules="smart")

@@ -102,8 +102,7 @@ def test_sampled_actions_respect_availability():
 
 
 def test_actors_are_per_agent_even_when_share_policy_is_on():
-    cfg = make_cfg()
-    assert cfg.share_policy  # the config default HAPPO must cope with
+    cfg = make_cfg("--share_policy")
     policy = make_policy(cfg, SPACES["discrete"])
     assert len(policy.actor.trunks) == N and len(policy.critic.trunks) == 1
     trainer = HAPPOTrainer(cfg, policy, torch.Generator().manual_seed(0))

@@ -7,6 +7,7 @@ from torch.distributions import Categorical, Normal
 from onpolicy.algorithms.agentmixer.joint_policy import (
     continuous_joint,
     discrete_joint_logits,
+    igc_mode_margin,
     igc_violation_rate,
     masked_log_probs,
     pm_policy_input,
@@ -100,7 +101,27 @@ def test_igc_violation_rate_on_a_hand_made_case():
     assert igc_violation_rate(joint_logits, log_probs, None, only_violator_inactive).item() == 0.0
     one_consistent_inactive = torch.tensor([[0, 1], [1, 1]]).unsqueeze(-1)  # (B, N, 1) works too
     assert igc_violation_rate(joint_logits, log_probs, None, one_consistent_inactive).item() == pytest.approx(1 / 3)
-    assert igc_violation_rate(joint_logits, log_probs, None, torch.zeros(2, 2)).item() == 0.0
+    assert math.isnan(igc_violation_rate(joint_logits, log_probs, None, torch.zeros(2, 2)).item())
+
+
+def test_igc_counts_only_agents_with_a_choice_and_not_ties():
+    """A dead agent (one available action) cannot violate IGC: it is left out, not counted as
+    consistent. A joint mode tied with the individual mode is no violation."""
+    log_probs = masked_log_probs(one_hot_logits([[0, 1], [2, 0]], 3), None)
+    joint_logits = one_hot_logits([[0, 0], [2, 0]], 3)  # (sample 0, agent 1) violates
+    dead = torch.ones(2, 2, 3)
+    dead[1, 1] = torch.tensor([1.0, 0.0, 0.0])  # sample 1's agent 1 can only take action 0
+    assert igc_violation_rate(joint_logits, log_probs, dead).item() == pytest.approx(1 / 3)
+    tied = torch.log(torch.tensor([[[0.45, 0.45, 0.1]]]))
+    assert igc_violation_rate(torch.tensor([[[0.0, 3.0, 0.0]]]), tied, None).item() == 0.0
+    assert igc_violation_rate(torch.tensor([[[0.0, 0.0, 3.0]]]), tied, None).item() == 1.0
+
+
+def test_igc_mode_margin_is_the_gap_to_the_runner_up():
+    log_probs = torch.log(torch.tensor([[[0.6, 0.3, 0.1], [0.5, 0.25, 0.25]]]))
+    assert igc_mode_margin(log_probs, None).item() == pytest.approx((math.log(2) + math.log(2)) / 2)
+    avail = torch.tensor([[[1, 1, 1], [1, 0, 0]]])  # agent 1 has no choice: left out
+    assert igc_mode_margin(log_probs, avail).item() == pytest.approx(math.log(2))
 
 
 def test_igc_violation_rate_ignores_unavailable_actions():

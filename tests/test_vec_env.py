@@ -9,7 +9,7 @@ from functools import partial
 import numpy as np
 import pytest
 
-from onpolicy.envs import EnvWorkerError, SubprocVecEnv, make_vec_env
+from onpolicy.envs import EnvWorkerError, SubprocVecEnv, env_seeds, make_vec_env
 from onpolicy.envs.predator_prey import PredatorPrey
 
 BACKENDS = ("batched", "dummy", "subproc")
@@ -91,17 +91,30 @@ def test_matrix_episode_info_every_step():
 
 
 def test_seeding():
-    def initial_obs(seed):
-        env = make_vec_env("predator_prey", "default", num_envs=4, seed=seed)
+    def initial_obs(seed, stream="train"):
+        env = make_vec_env("predator_prey", "default", num_envs=4, seed=seed, stream=stream)
         return env.reset().obs
 
-    np.testing.assert_array_equal(initial_obs(5), initial_obs(5))
+    np.testing.assert_array_equal(initial_obs(5), initial_obs(5))  # a seed replays exactly
     assert not np.array_equal(initial_obs(5), initial_obs(6))
+    assert not np.array_equal(initial_obs(5), initial_obs(5, "eval"))
     obs = initial_obs(5)
-    assert len({o.tobytes() for o in obs}) == 4  # env k uses seed + k
-    # env k of a vec env with seed s starts like a single env reset with seed s + k
-    np.testing.assert_array_equal(obs[2], PredatorPrey().reset(seed=7)[0])
-    np.testing.assert_array_equal(initial_obs(5)[1:], make_vec_env("predator_prey", "default", 3, 6).reset().obs)
+    assert len({o.tobytes() for o in obs}) == 4
+    # env k of a vec env starts like a single env reset with env k's seed
+    np.testing.assert_array_equal(obs[2], PredatorPrey().reset(seed=env_seeds(5, 4)[2])[0])
+
+
+def test_seeds_share_no_env_stream():
+    """With seed + k, seeds 1..5 would share 46 of their 50 training streams; now none, and
+    training and evaluation streams never meet."""
+    streams = [set(env_seeds(seed, 50, stream)) for seed in range(1, 6) for stream in ("train", "eval")]
+    assert all(len(s) == 50 for s in streams)
+    assert len(set().union(*streams)) == 50 * len(streams)
+    assert env_seeds(3, 10) == env_seeds(3, 10) and env_seeds(3, 10) == env_seeds(3, 50)[:10]
+    with pytest.raises(ValueError, match="unknown seed stream 'test'; choices: train, eval"):
+        env_seeds(1, 2, "test")
+    with pytest.raises(ValueError, match="seed must be >= 0, got -1"):
+        make_vec_env("matrix", "climbing", 2, seed=-1)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from functools import partial
 
-from onpolicy.envs.base import EnvSpec, MultiAgentEnv, VecEnv, VecObs, VecStep
+from onpolicy.envs.base import EnvSpec, MultiAgentEnv, VecEnv, VecObs, VecStep, env_seeds
 from onpolicy.envs.dummy import DummyVecEnv
 from onpolicy.envs.subproc import EnvWorkerError, SubprocVecEnv
 
@@ -20,6 +20,7 @@ _ENV_MODULES = {
     "mujoco": "onpolicy.envs.mujoco",
     "smax": "onpolicy.envs.smax",
     "smacv2": "onpolicy.envs.smacv2",
+    "passage": "onpolicy.envs.passage",
     "pettingzoo": "onpolicy.envs.pettingzoo",
     "vmas": "onpolicy.envs.vmas",
 }
@@ -36,6 +37,8 @@ __all__ = [
     "VecEnv",
     "VecObs",
     "VecStep",
+    "agent_id_inputs",
+    "env_seeds",
     "make_vec_env",
     "scenario_names",
     "validate_env_args",
@@ -85,6 +88,14 @@ def validate_env_args(env_name: str, scenario_name: str, env_kwargs: dict | None
     return backend
 
 
+def agent_id_inputs(env_name: str, scenario_name: str, env_kwargs: dict | None = None) -> tuple[bool, bool]:
+    """Whether the env's (observation, state) already carries a one-hot agent id."""
+    spec = _spec(env_name)
+    if spec.agent_id_inputs is None:
+        return False, False
+    return spec.agent_id_inputs(scenario_name, **(env_kwargs or {}))
+
+
 def make_vec_env(
     env_name: str,
     scenario_name: str,
@@ -93,8 +104,10 @@ def make_vec_env(
     env_kwargs: dict | None = None,
     backend: str = "auto",
     n_workers: int = 2,
+    stream: str = "train",
 ) -> VecEnv:
-    """Build num_envs copies of an env; env k is seeded with seed + k on the first reset().
+    """Build num_envs copies of an env; env k is seeded with env_seeds(seed, num_envs, stream)[k]
+    on the first reset(), so every (seed, env index, train/eval) has a stream of its own.
 
     backend: "batched" (array ops, in-process), "dummy" (single envs in a loop), "subproc"
     (n_workers processes), or "auto" = batched when the env has it, else subproc. All backends
@@ -103,11 +116,15 @@ def make_vec_env(
     backend = validate_env_args(env_name, scenario_name, env_kwargs, backend)
     if num_envs < 1:
         raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+    env_seeds(seed, 1, stream)  # rejects a bad seed or stream before anything is built
     spec, env_kwargs = _spec(env_name), env_kwargs or {}
     if backend == "batched":
-        return spec.make_batched(scenario_name, num_envs, seed, **env_kwargs)
-    # partial of a class pickles by reference, so subprocess workers can rebuild the envs
-    env_fns = [partial(spec.make_env, scenario_name, **env_kwargs) for _ in range(num_envs)]
-    if backend == "dummy":
-        return DummyVecEnv(env_fns, seed=seed)
-    return SubprocVecEnv(env_fns, n_workers=n_workers, seed=seed, env_label=f"{env_name}/{scenario_name}")
+        envs = spec.make_batched(scenario_name, num_envs, seed, **env_kwargs)
+    elif backend == "dummy":
+        # partial of a class pickles by reference, so subprocess workers can rebuild the envs
+        envs = DummyVecEnv([partial(spec.make_env, scenario_name, **env_kwargs) for _ in range(num_envs)], seed=seed)
+    else:
+        envs = SubprocVecEnv([partial(spec.make_env, scenario_name, **env_kwargs) for _ in range(num_envs)],
+                             n_workers=n_workers, seed=seed, env_label=f"{env_name}/{scenario_name}")
+    envs.seed_stream = stream
+    return envs

@@ -106,6 +106,24 @@ def discrete_actions(actions: np.ndarray, shape: tuple[int, ...], n_actions: int
     return idx
 
 
+SEED_STREAMS = ("train", "eval")
+
+
+def env_seeds(seed: int, num_envs: int, stream: str = "train") -> list[int]:
+    """The first-reset seed of each of num_envs envs: a 32-bit hash of (seed, stream, env index).
+
+    NumPy's SeedSequence mixes the three, so runs with different seeds share no env stream
+    (with seed + k, seeds 1 and 2 would share 49 of 50 envs) and evaluation never replays
+    training episodes. 32 bits because some envs (JAX's PRNGKey, SC2) take no more.
+    """
+    if stream not in SEED_STREAMS:
+        raise ValueError(f"unknown seed stream {stream!r}; choices: {', '.join(SEED_STREAMS)}")
+    if seed < 0:
+        raise ValueError(f"seed must be >= 0, got {seed}")
+    stream_id = SEED_STREAMS.index(stream)
+    return [int(np.random.SeedSequence([seed, stream_id, k]).generate_state(1)[0]) for k in range(num_envs)]
+
+
 def generator_from_state(state: dict[str, Any]) -> np.random.Generator:
     """Rebuild a numpy Generator from `generator.bit_generator.state` (a picklable dict)."""
     bit_generator = getattr(np.random, state["bit_generator"])()
@@ -189,8 +207,11 @@ class VecEnv(ABC):
 
     This class owns the logic every backend shares (seeding, episode bookkeeping, auto-reset,
     state snapshots); a backend only implements how to reset, step and snapshot its envs.
-    Env k is seeded with seed + k on the first reset() and then continues its own RNG stream.
+    Env k is seeded with env_seeds(seed, E, seed_stream)[k] on the first reset() and then
+    continues its own RNG stream.
     """
+
+    seed_stream = "train"  # make_vec_env sets "eval" for evaluation envs
 
     def __init__(
         self,
@@ -235,9 +256,9 @@ class VecEnv(ABC):
 
     # --- shared logic --------------------------------------------------------------------
     def reset(self) -> VecObs:
-        """Reset every env; the first call seeds env k with seed + k."""
+        """Reset every env; the first call seeds env k with env_seeds(seed, E, seed_stream)[k]."""
         env_ids = np.arange(self.num_envs)
-        seeds = None if self._seeded else [self.seed + k for k in range(self.num_envs)]
+        seeds = None if self._seeded else env_seeds(self.seed, self.num_envs, self.seed_stream)
         obs, state, avail = self._reset_envs(env_ids, seeds)
         self._seeded = True
         self._needs_reset = False
@@ -317,3 +338,6 @@ class EnvSpec:
     # validate_kwargs(scenario, **env_kwargs) raises ValueError for bad values without building an env,
     # so bad flags fail at config time rather than inside a worker process.
     validate_kwargs: Callable[..., None] | None = None
+    # agent_id_inputs(scenario, **env_kwargs) -> (obs carries a one-hot agent id, state carries one);
+    # shared networks add an id only where the input lacks one. None = neither carries one.
+    agent_id_inputs: Callable[..., tuple[bool, bool]] | None = None

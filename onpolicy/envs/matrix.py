@@ -150,4 +150,5 @@ SPEC = EnvSpec(
     env_kwargs=(),
     make_env=MatrixGame,
     make_batched=BatchedMatrixGame,
+    agent_id_inputs=lambda scenario: (True, False),  # obs = one-hot id; state = all obs, alike for everyone
 )

@@ -276,4 +276,5 @@ SPEC = EnvSpec(
     make_env=MujocoMultiAgentEnv,
     make_batched=None,  # MuJoCo steps are expensive: the default backend is subproc
     validate_kwargs=validate_env_kwargs,
+    agent_id_inputs=lambda scenario, add_agent_id=False, **_: (add_agent_id, False),
 )

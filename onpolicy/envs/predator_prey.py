@@ -3,15 +3,25 @@
 Predators (the agents) must be at least two next to a prey to catch it; a lone predator next to
 a prey earns `penalty`, which lures independent learners away from the coordinated capture.
 Cells are (row, col); "up" decreases the row. The rules (order matters for reproducibility):
+  0. start: predators on distinct random cells; with prey_rules="authors" each prey then on a
+     random free cell with no predator in its 4-neighbourhood (the authors' and ma-gym's rule),
+     with "uniform_flee" on any free cell;
   1. predators move in agent-index order; moving off-grid or onto another predator or a live
      prey fails (the predator stays);
   2. each live prey with >= 2 predators in its 4-neighbourhood is captured (+capture_reward,
      removed); with exactly 1 it is a miscapture (+penalty, the prey stays);
-  3. each surviving prey, in index order, moves uniformly among {stay, up, down, left, right}
-     restricted to in-grid cells free of predators and other live prey and not adjacent to a
-     predator (stays if there is no such cell);
+  3. each surviving prey moves, in index order:
+     - "authors" (default; the authors' env, a modified ma-gym PredatorPrey): five candidate moves
+       are drawn with probabilities PREY_MOVE_PROBS (stay 0.3, each direction 0.175) and the first
+       whose target cell has no predator in its 4-neighbourhood is taken (stay if none); a taken
+       move into a wall, a predator or another live prey leaves the prey where it is;
+     - "uniform_flee" (this project's earlier rule): uniformly among {stay, up, down, left, right}
+       restricted to in-grid cells free of predators and other live prey and not adjacent to a
+       predator (stays if there is no such cell);
   4. team reward = step_cost + captures * capture_reward + miscaptures * penalty, for every agent.
-The episode terminates when all prey are caught and is truncated at max_steps.
+The episode terminates when all prey are caught and is truncated at max_steps. Each agent sees
+its normalised position, the prey occupancy of the (2 sight + 1)^2 cells around it (sight 2:
+the authors' 5 × 5 view) and the normalised time.
 
 PredatorPrey is the readable single-env reference; BatchedPredatorPrey applies the same rules to
 E envs with array ops and one Generator per env, drawing random numbers in the same order.
@@ -36,6 +46,9 @@ from onpolicy.envs.base import (
 # (row, col) displacement of each action: 0 stay, 1 up, 2 down, 3 left, 4 right
 MOVES = np.array([[0, 0], [-1, 0], [1, 0], [0, -1], [0, 1]])
 INFO_KEYS = ("captures", "miscaptures", "won")
+PREY_RULES = ("authors", "uniform_flee")
+PREY_MOVE_PROBS = np.array([0.3, 0.175, 0.175, 0.175, 0.175])  # per MOVES row: the authors' (stay 0.3)
+PREY_MOVE_TRIES = 5
 
 
 @dataclass(frozen=True)
@@ -47,7 +60,8 @@ class PredatorPreyConfig:
     step_cost: float = -0.01  # added every step, <= 0
     capture_reward: float = 10.0
     max_steps: int = 128
-    sight: int = 1  # the local view spans (2 * sight + 1)^2 cells
+    sight: int = 2  # the local view spans (2 * sight + 1)^2 cells
+    prey_rules: str = "authors"  # start and prey-move rules, see the module docstring
 
     def __post_init__(self):
         if self.grid_size < 2:
@@ -58,6 +72,8 @@ class PredatorPreyConfig:
             raise ValueError(f"{self.n_predators + self.n_prey} animals do not fit on a {self.grid_size}^2 grid")
         if self.max_steps < 1 or self.sight < 0:
             raise ValueError("max_steps must be >= 1 and sight >= 0")
+        if self.prey_rules not in PREY_RULES:
+            raise ValueError(f"unknown prey_rules {self.prey_rules!r}; choices: {', '.join(PREY_RULES)}")
         if self.penalty > 0 or self.step_cost > 0:
             raise ValueError("penalty and step_cost are rewards added as given: pass them as negative numbers")
 
@@ -79,10 +95,36 @@ def _spaces(cfg: PredatorPreyConfig) -> tuple[list[Box], list[Box], list[Discret
 
 
 def _random_cells(rng: np.random.Generator, cfg: PredatorPreyConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct random cells: predators (N, 2) and prey (P, 2)."""
-    cells = rng.choice(cfg.grid_size**2, cfg.n_predators + cfg.n_prey, replace=False)
-    rows_cols = np.stack(np.divmod(cells, cfg.grid_size), axis=1)
-    return rows_cols[: cfg.n_predators].copy(), rows_cols[cfg.n_predators :].copy()
+    """Distinct random start cells: predators (N, 2) and prey (P, 2) (rule 0)."""
+    if cfg.prey_rules == "uniform_flee":
+        cells = rng.choice(cfg.grid_size**2, cfg.n_predators + cfg.n_prey, replace=False)
+        rows_cols = np.stack(np.divmod(cells, cfg.grid_size), axis=1)
+        return rows_cols[: cfg.n_predators].copy(), rows_cols[cfg.n_predators :].copy()
+    cells = rng.choice(cfg.grid_size**2, cfg.n_predators, replace=False)
+    predators = np.stack(np.divmod(cells, cfg.grid_size), axis=1)
+    grid = np.stack(np.divmod(np.arange(cfg.grid_size**2), cfg.grid_size), axis=1)  # (G², 2)
+    distance = np.abs(grid[:, None] - predators[None]).sum(-1)  # (G², N)
+    free = (distance >= 2).all(axis=1)  # neither a predator's cell nor next to one
+    prey = []
+    for _ in range(cfg.n_prey):
+        if not free.any():
+            raise ValueError(f"no cell left for a prey away from the predators on a {cfg.grid_size}^2 grid")
+        cell = rng.choice(np.flatnonzero(free))
+        free[cell] = False
+        prey.append(grid[cell])
+    return predators.copy(), np.array(prey)
+
+
+def _authors_prey_target(rng: np.random.Generator, prey: np.ndarray, predators: np.ndarray) -> np.ndarray:
+    """Rule 3 ("authors"): the cell (2,) a prey at `prey` tries to enter; predators (N, 2).
+
+    Draws PREY_MOVE_TRIES candidate moves at once (one call per prey and step, the same in the
+    single and the batched env) and keeps the first whose target has no predator next to it.
+    """
+    moves = rng.choice(len(MOVES), PREY_MOVE_TRIES, p=PREY_MOVE_PROBS)
+    targets = prey + MOVES[moves]  # (tries, 2)
+    safe = (np.abs(targets[:, None] - predators[None]).sum(-1) != 1).all(axis=1)
+    return targets[np.argmax(safe)] if safe.any() else prey.copy()
 
 
 def _contains(cells: np.ndarray, cell: np.ndarray) -> bool:
@@ -161,6 +203,12 @@ class PredatorPrey(MultiAgentEnv):
     def _move_prey(self) -> None:
         for j in np.flatnonzero(self.prey_alive):
             other_prey = self.prey[self.prey_alive & (np.arange(self.cfg.n_prey) != j)]
+            if self.cfg.prey_rules == "authors":
+                target = _authors_prey_target(self.rng, self.prey[j], self.predators)
+                blocked = _contains(self.predators, target) or _contains(other_prey, target)
+                if self._inside(target) and not blocked:
+                    self.prey[j] = target
+                continue
             options = [m for m in range(len(MOVES)) if self._prey_may_enter(self.prey[j] + MOVES[m], other_prey)]
             if options:
                 self.prey[j] = self.prey[j] + MOVES[options[self.rng.integers(len(options))]]
@@ -206,7 +254,7 @@ class BatchedPredatorPrey(VecEnv):
     """num_envs predator-prey envs stepped together with array ops.
 
     Loops run only over agents / prey (small) and, for the prey's random draws, over envs, because
-    each env owns a Generator so that env k reproduces PredatorPrey seeded with seed + k.
+    each env owns a Generator so that env k reproduces a PredatorPrey given env k's seed.
     """
 
     def __init__(self, scenario: str = "default", num_envs: int = 1, seed: int = 0, **env_kwargs):
@@ -222,7 +270,7 @@ class BatchedPredatorPrey(VecEnv):
         self.t = np.zeros(E, dtype=np.int64)
         self.captures = np.zeros(E, dtype=np.int64)
         self.miscaptures = np.zeros(E, dtype=np.int64)
-        self.rngs = [np.random.default_rng(seed + k) for k in range(E)]  # re-seeded by the first reset()
+        self.rngs = [np.random.default_rng() for _ in range(E)]  # seeded by the first reset() or set_state()
 
     # --- observation -----------------------------------------------------------------------
     def _observe(self, env_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -280,6 +328,9 @@ class BatchedPredatorPrey(VecEnv):
 
     def _move_prey(self) -> None:
         """Prey move in index order, so prey j sees the new cells of prey < j."""
+        if self.cfg.prey_rules == "authors":
+            self._move_prey_authors()
+            return
         for j in range(self.cfg.n_prey):
             options = self.prey[:, j, None] + MOVES  # (E, 5, 2)
             near_predator = (np.abs(options[:, :, None] - self.predators[:, None]).sum(-1) <= 1).any(-1)
@@ -290,6 +341,19 @@ class BatchedPredatorPrey(VecEnv):
             for e in np.flatnonzero(n_valid):
                 move = np.flatnonzero(valid[e])[self.rngs[e].integers(int(n_valid[e]))]
                 self.prey[e, j] += MOVES[move]
+
+    def _move_prey_authors(self) -> None:
+        for j in range(self.cfg.n_prey):
+            alive = np.flatnonzero(self.prey_alive[:, j])
+            if not len(alive):
+                continue
+            targets = np.stack([_authors_prey_target(self.rngs[e], self.prey[e, j], self.predators[e])
+                                for e in alive])  # (k, 2)
+            hits_predator = (self.predators[alive] == targets[:, None]).all(-1).any(1)
+            other_prey = self.prey_alive[alive] & (np.arange(self.cfg.n_prey) != j)  # (k, P)
+            hits_prey = ((self.prey[alive] == targets[:, None]).all(-1) & other_prey).any(1)
+            moves = self._inside(targets) & ~hits_predator & ~hits_prey
+            self.prey[alive[moves], j] = targets[moves]
 
     def _step_envs(self, actions: np.ndarray) -> BatchStep:
         cfg = self.cfg

@@ -271,4 +271,5 @@ SPEC = EnvSpec(
     is_scenario=lambda name: name in RACES,
     env_kwargs=("units", "use_agent_specific_state"),
     make_env=SMACv2Env,
+    agent_id_inputs=lambda scenario, use_agent_specific_state=True, **_: (False, use_agent_specific_state),
 )

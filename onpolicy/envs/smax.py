@@ -17,8 +17,8 @@ Per agent i (N = number of allies, A = enemies + 5 moves/stop):
 Speed: one jitted, vmapped function steps all E envs and also resets every env with a fresh
 key, keeping the reset state (jnp.where) where the episode ended. That costs one reset per env
 per step but means no Python loop over envs and one compiled function whatever the number of
-finished envs. Env k's key is PRNGKey(seed + k) and is split every step, so an env's trajectory
-depends only on its seed and its actions.
+finished envs. Env k's key is the PRNGKey of its env seed (base.env_seeds) and is split every
+step, so an env's trajectory depends only on its seed and its actions.
 
 Compiling that function takes ~10-50 s on CPU, once per (scenario, state kind, E) in a process
 (train and eval envs with the same E share it). Set JAX_COMPILATION_CACHE_DIR to keep compiled
@@ -232,4 +232,5 @@ SPEC = EnvSpec(
     env_kwargs=("use_agent_specific_state",),
     make_env=_batched_only,
     make_batched=SMAXVecEnv,
+    agent_id_inputs=lambda scenario, use_agent_specific_state=True: (False, use_agent_specific_state),
 )

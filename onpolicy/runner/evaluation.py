@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from onpolicy.runner.matrix_diagnostics import matrix_diagnostics
+from onpolicy.runner.passage_diagnostics import passage_diagnostics_for_run
 
 MAX_EVAL_STEPS = 1_000_000  # a guard: an env that never ends an episode must not hang evaluation
 
@@ -25,39 +26,55 @@ def mean_metrics(records: list[dict]) -> dict[str, float]:
     return out
 
 
-@torch.no_grad()
-def run_episodes(act, envs, rnn_shape, device, n_episodes: int) -> dict[str, float]:
-    """Mean episode metrics of `act(obs, state, rnn, masks, avail, deterministic)` over n episodes.
+def episodes_per_env(n_episodes: int, num_envs: int) -> int:
+    """Episodes each eval env runs so that together they run at least n_episodes."""
+    return math.ceil(n_episodes / num_envs)
 
-    Tensors are (E, N, ·); episodes are counted in the order they finish.
+
+@torch.no_grad()
+def run_episodes(act, envs, rnn_shape, device, n_episodes: int) -> tuple[dict[str, float], int]:
+    """Mean episode metrics of `act(obs, state, rnn, masks, avail, deterministic)` and the number of
+    episodes they average: every env runs the same number, episodes_per_env(n_episodes, E).
+
+    Keeping the first n episodes to finish instead would favour short ones: envs whose episodes
+    end early would contribute several before a long one finished. Tensors are (E, N, ·).
     """
-    N = envs.n_agents
+    N, E = envs.n_agents, envs.num_envs
+    quota = episodes_per_env(n_episodes, E)
     first = envs.reset()
     obs, state, avail = (to_tensor(x, device) for x in (first.obs, first.state, first.avail))
-    rnn = torch.zeros(envs.num_envs, N, *rnn_shape, device=device)
-    masks = torch.ones(envs.num_envs, N, 1, device=device)
+    rnn = torch.zeros(E, N, *rnn_shape, device=device)
+    masks = torch.ones(E, N, 1, device=device)
+    finished = np.zeros(E, dtype=np.int64)
     episodes: list[dict] = []
     for _ in range(MAX_EVAL_STEPS):
-        if len(episodes) >= n_episodes:
-            return mean_metrics(episodes[:n_episodes])
+        if (finished >= quota).all():
+            return mean_metrics(episodes), len(episodes)
         actions, rnn = act(obs, state, rnn, masks, avail, deterministic=True)
         step = envs.step(actions.cpu().numpy())
         done = step.terminated | step.truncated
-        episodes += [{k: float(v[e]) for k, v in step.episode_info.items()} for e in np.flatnonzero(done)]
+        counted = np.flatnonzero(done & (finished < quota))
+        episodes += [{k: float(v[e]) for k, v in step.episode_info.items()} for e in counted]
+        finished[done] += 1
         obs, state, avail = (to_tensor(x, device) for x in (step.obs, step.state, step.avail))
         masks = torch.as_tensor(~done, dtype=torch.float32, device=device).view(-1, 1, 1).expand(-1, N, 1)
-    raise RuntimeError(f"evaluation finished only {len(episodes)} of {n_episodes} episodes in {MAX_EVAL_STEPS} steps")
+    raise RuntimeError(f"evaluation finished only {len(episodes)} of {quota * E} episodes in {MAX_EVAL_STEPS} steps")
 
 
 def evaluate_policy(policy, cfg, envs, device, n_episodes: int) -> dict[str, float]:
     """eval_episode_* for the decentralized policies, eval_<name>_episode_* for extra
     evaluators (e.g. AIL's expert), and exact equilibrium diagnostics on matrix games."""
-    decentralized = lambda obs, state, *rest, **kw: policy.act_decentralized(obs, *rest, **kw)  # noqa: E731
-    metrics = {f"eval_episode_{k}": v for k, v in run_episodes(decentralized, envs, policy.rnn_shape, device,
-                                                                n_episodes).items()}
+    on_state = getattr(policy, "executes_on_state", False)  # mappo_full's actors execute on the state
+    decentralized = lambda obs, state, *rest, **kw: policy.act_decentralized(state if on_state else obs,  # noqa: E731
+                                                                             *rest, **kw)
+    episode_metrics, used = run_episodes(decentralized, envs, policy.rnn_shape, device, n_episodes)
+    metrics = {f"eval_episode_{k}": v for k, v in episode_metrics.items()}
+    metrics["eval_episodes_used"] = float(used)
     for name, act in policy.extra_evaluators().items():
         metrics.update({f"eval_{name}_episode_{k}": v
-                        for k, v in run_episodes(act, envs, policy.rnn_shape, device, n_episodes).items()})
+                        for k, v in run_episodes(act, envs, policy.rnn_shape, device, n_episodes)[0].items()})
     if cfg.env_name == "matrix":
         metrics.update(matrix_diagnostics(policy, cfg.scenario_name, envs.reset(), device))
+    if cfg.env_name == "passage":
+        metrics.update(passage_diagnostics_for_run(policy, cfg, device))
     return metrics

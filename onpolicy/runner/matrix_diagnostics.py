@@ -19,7 +19,8 @@ def matrix_diagnostics(policy, scenario: str, first_obs, device) -> dict[str, fl
     obs, state = (torch.as_tensor(x[:1], dtype=torch.float32, device=device) for x in (first_obs.obs,
                                                                                         first_obs.state))
     avail = torch.as_tensor(first_obs.avail[:1], dtype=torch.float32, device=device)
-    individual = policy.individual_action_probs(obs, avail)[0].double().cpu().numpy()  # (N, A)
+    executed_input = state if getattr(policy, "executes_on_state", False) else obs  # mappo_full: the state
+    individual = policy.individual_action_probs(executed_input, avail)[0].double().cpu().numpy()  # (N, A)
     # (S, N, A): S > 1 when the training policy is correlated through a random signal.
     training = policy.training_action_probs(obs, state, avail).double().cpu().numpy()
     normalise = lambda p: list(p / p.sum(-1, keepdims=True))  # noqa: E731  float32 softmax sums drift

@@ -58,14 +58,14 @@ class Runner:
         # MuJoCo writes warnings to MUJOCO_LOG.TXT; keep it with the run (workers read this on start)
         # unless the user chose a path. Set per run: a process may run several (tests, notebooks).
         os.environ[MUJOCO_LOG_VAR] = USER_MUJOCO_LOG or str(self.run_dir / "MUJOCO_LOG.TXT")
-        make = lambda n, seed: make_vec_env(cfg.env_name, cfg.scenario_name, n, seed, env_kwargs(cfg),  # noqa: E731
-                                            backend=cfg.vec_env, n_workers=cfg.n_workers)
-        self.envs = make(cfg.n_rollout_threads, cfg.seed)
-        # Eval envs get their own seed range so evaluation never replays training episodes.
-        self.eval_envs = make(cfg.n_eval_rollout_threads, cfg.seed + 1_000_003) if cfg.use_eval else None
+        make = lambda n, stream: make_vec_env(cfg.env_name, cfg.scenario_name, n, cfg.seed, env_kwargs(cfg),  # noqa: E731
+                                              backend=cfg.vec_env, n_workers=cfg.n_workers, stream=stream)
+        self.envs = make(cfg.n_rollout_threads, "train")
+        # Eval envs draw from streams of their own, so evaluation never replays training episodes.
+        self.eval_envs = make(cfg.n_eval_rollout_threads, "eval") if cfg.use_eval else None
         if self.eval_envs is not None:
             self.eval_envs.reset()  # seeds them; later evaluations continue their RNG streams
-        self.env_info = EnvInfo.from_vec_env(self.envs)
+        self.env_info = EnvInfo.for_run(cfg, self.envs)
         space = self.env_info.action_space
 
         policy_cls, trainer_cls = get_algorithm(cfg.algorithm_name).load()
@@ -75,7 +75,8 @@ class Runner:
         self.buffer = RolloutBuffer(cfg.episode_length, cfg.n_rollout_threads, self.envs.n_agents,
                                     self.env_info.obs_dim, self.env_info.state_dim, action_dim(space),
                                     getattr(space, "n", None), self.policy.rnn_shape, self.device,
-                                    self.policy.stored_extras)
+                                    self.policy.stored_extras,
+                                    getattr(self.policy, "critic_rnn_shape", None))
         self.env_steps = self.updates = 0
         if checkpoint is not None:
             self._restore(checkpoint)

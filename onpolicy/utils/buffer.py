@@ -43,13 +43,15 @@ class RolloutBuffer:
 
     def __init__(self, T: int, E: int, N: int, obs_dim: int, state_dim: int, act_dim: int,
                  n_actions: int | None, rnn_shape: tuple[int, int], device: torch.device,
-                 extras: dict[str, int] | None = None):
+                 extras: dict[str, int] | None = None, critic_rnn_shape: tuple[int, int] | None = None):
+        """rnn_shape (R, H): the actor-side recurrent state per agent; critic_rnn_shape the
+        critic's (default: the same)."""
         self.T, self.E, self.N = T, E, N
         z = lambda *shape: torch.zeros(*shape, dtype=torch.float32, device=device)  # noqa: E731
         self.obs = z(T + 1, E, N, obs_dim)
         self.state = z(T + 1, E, N, state_dim)
         self.rnn_actor = z(T + 1, E, N, *rnn_shape)
-        self.rnn_critic = z(T + 1, E, N, *rnn_shape)
+        self.rnn_critic = z(T + 1, E, N, *(critic_rnn_shape or rnn_shape))
         self.value_preds = z(T + 1, E, N, 1)
         self.masks = torch.ones(T + 1, E, N, 1, device=device)
         self.bad_masks = torch.ones(T + 1, E, N, 1, device=device)

@@ -20,7 +20,7 @@ _NDARRAY_TAG = "__ndarray__"
 STRUCTURAL_KEYS = ("env_name", "scenario_name", "algorithm_name", "hidden_size", "layer_N",
                    "use_recurrent_policy", "recurrent_N", "share_policy", "use_centralized_V",
                    "n_rollout_threads", "episode_length", "pm_type", "pm_blocks", "pm_noise_dim", "n_block",
-                   "n_head", "n_embd", "seed")
+                   "n_head", "n_embd", "dec_actor", "std_x_coef", "seed")
 
 
 def to_storable(obj):

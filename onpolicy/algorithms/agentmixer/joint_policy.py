@@ -113,6 +113,23 @@ def continuous_joint(
     return mean, std
 
 
+IGC_TIE_TOLERANCE = 1e-4  # nats: a joint mode this close to the individual mode's log-prob is a tie
+
+
+def _igc_counted(log_probs: torch.Tensor, avail: torch.Tensor | None, active: torch.Tensor | None) -> torch.Tensor:
+    """(B, N) bool: the pairs IGC is measured on, active agents with at least two available actions.
+    A dead agent (only no-op available) can never violate IGC and would dilute the rate."""
+    n_available = log_probs.shape[-1] if avail is None else avail.sum(-1)
+    counted = torch.as_tensor(n_available >= 2, device=log_probs.device).expand(log_probs.shape[:-1])
+    return counted if active is None else counted & active.reshape(counted.shape).bool()
+
+
+def _masked_average(values: torch.Tensor, counted: torch.Tensor) -> torch.Tensor:
+    """Mean of values (B, N) over counted pairs; NaN (skipped by the logs' averages) when none is."""
+    n = counted.sum()
+    return (values * counted).sum() / n if n > 0 else torch.full((), float("nan"), device=values.device)
+
+
 @torch.no_grad()
 def igc_violation_rate(
     joint_logits: torch.Tensor,
@@ -120,20 +137,28 @@ def igc_violation_rate(
     avail: torch.Tensor | None,
     active: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Share of active (sample, agent) pairs whose joint argmax differs from the individual one.
+    """Share of counted (sample, agent) pairs whose joint mode is not an individual mode.
 
-    joint_logits, log_probs, avail (B, N, A); active (B, N) or (B, N, 1), 1 = counted.
-    Returns a scalar float tensor; 0 when no pair is active.
+    joint_logits, log_probs, avail (B, N, A); active (B, N) or (B, N, 1), 1 = active. Counted:
+    active agents with a choice (>= 2 available actions). A joint mode whose individual log-prob
+    is within IGC_TIE_TOLERANCE of the individual mode's is a tie, not a violation. Returns a
+    scalar tensor; NaN when no pair is counted.
     """
     _check_same_shape("joint_logits", joint_logits, "log_probs", log_probs)
-    violated = individual_mode(joint_logits, avail) != individual_mode(log_probs, avail)  # (B, N)
-    if active is None:
-        return violated.float().mean()
-    active = active.reshape(violated.shape).bool()
-    n_active = active.sum()
-    if n_active == 0:
-        return torch.zeros(())
-    return (violated & active).sum() / n_active
+    masked = log_probs if avail is None else log_probs.masked_fill(~avail.bool(), float("-inf"))
+    joint_mode = individual_mode(joint_logits, avail).unsqueeze(-1)
+    shortfall = masked.max(-1).values - masked.gather(-1, joint_mode).squeeze(-1)  # (B, N), >= 0
+    return _masked_average((shortfall > IGC_TIE_TOLERANCE).float(), _igc_counted(log_probs, avail, active))
+
+
+@torch.no_grad()
+def igc_mode_margin(log_probs: torch.Tensor, avail: torch.Tensor | None, active: torch.Tensor | None = None):
+    """Mean gap (nats) between each counted agent's individual mode and its runner-up action:
+    read beside the violation rate, small margins say violations are near-ties."""
+    masked = log_probs if avail is None else log_probs.masked_fill(~avail.bool(), float("-inf"))
+    top2 = masked.topk(2, dim=-1).values  # (B, N, 2)
+    counted = _igc_counted(log_probs, avail, active)
+    return _masked_average(torch.where(counted, top2[..., 0] - top2[..., 1], 0.0), counted)
 
 
 def _check_same_shape(name: str, tensor: torch.Tensor, ref_name: str, ref: torch.Tensor) -> None:

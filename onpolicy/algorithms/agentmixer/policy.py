@@ -11,13 +11,17 @@ the state. Where the state carries no randomness (a matrix game's constant state
 is no correlation at all. `--pm_noise_dim k` adds a correlation device: a random signal
 z ~ N(0, I_k), drawn per env step and shared by all agents' PM tokens, stored in the
 buffer so PPO re-evaluates the same joint policy. Execution never sees it.
+
+With recurrent policies the PM encodes the state with a GRU of its own (the authors'
+setting). Its hidden state travels with the actors' in one actor-side RNN tensor
+(E, N, 2·recurrent_N, hidden_size): the actors' GRU layers first, the PM's after them.
 """
 from __future__ import annotations
 
 import torch
 from gymnasium import spaces
 
-from onpolicy.algorithms.agentmixer.joint_policy import (continuous_joint, discrete_joint_logits,
+from onpolicy.algorithms.agentmixer.joint_policy import (continuous_joint, discrete_joint_logits, igc_mode_margin,
                                                          igc_violation_rate, masked_log_probs, pm_policy_input)
 from onpolicy.algorithms.agentmixer.policy_modifier import PolicyModifier
 from onpolicy.algorithms.mappo.policy import ActResult, EvalResult, MAPPOPolicy, add_time
@@ -35,9 +39,22 @@ class AgentMixerPolicy(MAPPOPolicy):
         if self.noise_dim:
             self.stored_extras = {"pm_noise": self.noise_dim}
         width = policy_param_dim(env.action_space)
+        self.pm_layers = cfg.recurrent_N if cfg.use_recurrent_policy else 0
         self.modifier = PolicyModifier(env.n_agents, env.state_dim + self.noise_dim, width, self.actor.feature_dim,
-                                       width, pm_type=cfg.pm_type, n_blocks=cfg.pm_blocks)
+                                       width, pm_type=cfg.pm_type, n_blocks=cfg.pm_blocks,
+                                       recurrent_N=self.pm_layers, rnn_hidden=cfg.hidden_size)
+        if self.pm_layers:
+            self.rnn_shape = (cfg.recurrent_N + self.pm_layers, cfg.hidden_size)
         self.temperature = cfg.temperature  # the trainer moves it along its schedule
+
+    def split_rnn(self, rnn_actor: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Actor-side RNN state (B, N, R + R_pm, H) -> the actors' (B, N, R, H), the PM's or None."""
+        if not self.pm_layers:
+            return rnn_actor, None
+        return rnn_actor[:, :, : -self.pm_layers], rnn_actor[:, :, -self.pm_layers :]
+
+    def join_rnn(self, actor_rnn: torch.Tensor, pm_rnn: torch.Tensor | None) -> torch.Tensor:
+        return actor_rnn if pm_rnn is None else torch.cat([actor_rnn, pm_rnn], dim=2)
 
     def sample_noise(self, state: torch.Tensor) -> dict[str, torch.Tensor]:
         """One correlation-device draw per env, shared by its agents: (E, N, k)."""
@@ -47,31 +64,47 @@ class AgentMixerPolicy(MAPPOPolicy):
         return {"pm_noise": torch.randn(E, 1, self.noise_dim, device=state.device).expand(E, N, -1)}
 
     def joint_distribution(self, obs, state, rnn_actor, masks, avail, noise=None):
-        """π_joint from (L, B, N, ·) inputs: (distribution, rnn_actor, IGC violation rate or None)."""
+        """π_joint from (L, B, N, ·) inputs: (distribution, rnn_actor, IGC diagnostics (discrete only))."""
         cfg = self.cfg
-        params, features, rnn_actor = self.actor(obs, rnn_actor, masks)
+        actor_rnn, pm_rnn = self.split_rnn(rnn_actor)
+        params, features, actor_rnn = self.actor(obs, actor_rnn, masks)
+        state_features, pm_rnn = self.modifier.encode_state(
+            state if noise is None else torch.cat([state, noise], dim=-1), pm_rnn, masks)
+        rnn_actor = self.join_rnn(actor_rnn, pm_rnn)
         lead, N = params.shape[:2], params.shape[2]
         flat = lambda x: None if x is None else x.reshape(-1, N, x.shape[-1])  # noqa: E731  (L·B, N, ·)
-        pm_state = flat(state if noise is None else torch.cat([state, noise], dim=-1))
         if self.discrete:
             log_probs = masked_log_probs(flat(params), flat(avail))
-            h = self.modifier(pm_state, pm_policy_input(log_probs, flat(avail)), flat(features))
+            h = self.modifier.mix(flat(state_features), pm_policy_input(log_probs, flat(avail)), flat(features))
             joint = discrete_joint_logits(log_probs, h, flat(avail), cfg.sigmoid_gain, cfg.mix_std_y_coef,
                                           self.temperature, strict=cfg.igc_strict)
-            violation = igc_violation_rate(joint, log_probs, flat(avail))
-            return MaskedCategorical(joint.reshape(*lead, N, -1)), rnn_actor, violation
-        h = self.modifier(pm_state, flat(params), flat(features))
+            igc = {"igc_violation_rate": igc_violation_rate(joint, log_probs, flat(avail)),
+                   "igc_mode_margin": igc_mode_margin(log_probs, flat(avail))}
+            return MaskedCategorical(joint.reshape(*lead, N, -1)), rnn_actor, igc
+        h = self.modifier.mix(flat(state_features), flat(params), flat(features))
         mean, std = continuous_joint(params, h.reshape(params.shape), cfg.sigmoid_gain, cfg.mix_std_y_coef)
-        return DiagGaussian(mean, std), rnn_actor, None
+        return DiagGaussian(mean, std), rnn_actor, {}
+
+    def act_decentralized(self, obs, rnn_actor, masks, avail, deterministic: bool = True):
+        """The individual policies only; the PM's part of the RNN state passes through untouched."""
+        actor_rnn, pm_rnn = self.split_rnn(rnn_actor)
+        actions, actor_rnn = super().act_decentralized(obs, actor_rnn, masks, avail, deterministic)
+        return actions, self.join_rnn(actor_rnn, pm_rnn)
+
+    @torch.no_grad()
+    def individual_action_probs(self, obs, avail) -> torch.Tensor:
+        o, a = add_time(obs, avail)
+        rnn, masks = self.episode_start(obs)
+        params, _, _ = self.actor(o, self.split_rnn(rnn)[0], masks)
+        return self.actor.distribution(params, a).dist.probs[0]
 
     def act(self, obs, state, rnn_actor, rnn_critic, masks, avail, deterministic: bool = False) -> ActResult:
         extras = self.sample_noise(state)
         o, s, m, a, z = add_time(obs, state, masks, avail, extras.get("pm_noise"))
-        dist, rnn_actor, violation = self.joint_distribution(o, s, rnn_actor, m, a, z)
+        dist, rnn_actor, igc = self.joint_distribution(o, s, rnn_actor, m, a, z)
         actions = dist.mode() if deterministic else dist.sample()
         values, rnn_critic = self.values(obs, state, rnn_critic, masks)
-        info = {} if violation is None else {"igc_violation_rate": violation}
-        return ActResult(actions[0], dist.log_prob(actions)[0], values, rnn_actor, rnn_critic, info, extras)
+        return ActResult(actions[0], dist.log_prob(actions)[0], values, rnn_actor, rnn_critic, igc, extras)
 
     def evaluate(self, batch: Batch) -> EvalResult:
         dist, _, _ = self.joint_distribution(batch.obs, batch.state, batch.rnn_actor, batch.masks, batch.avail,

@@ -10,6 +10,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from onpolicy.algorithms.utils.networks import GRULayer
+
 PM_TYPES = ("mixer", "hypernet", "attention")
 FEATURE_DIM = 64  # width of the state and policy feature layers (spec: 64)
 
@@ -118,7 +120,12 @@ def make_agent_mixing(pm_type: str, n_agents: int, channels: int, agent_hidden: 
 
 
 class PolicyModifier(nn.Module):
-    """Mixes per-agent tokens into per-agent modifier outputs h (B, N, out_dim)."""
+    """Mixes per-agent tokens into per-agent modifier outputs h (B, N, out_dim).
+
+    With `recurrent_N` > 0 the state encoder is an MLP followed by a GRU of width `rnn_hidden`
+    over the state sequence (the spec's recurrent PM, used with recurrent policies); its
+    hidden state (B, N, recurrent_N, rnn_hidden) is carried like an actor's.
+    """
 
     def __init__(
         self,
@@ -133,6 +140,8 @@ class PolicyModifier(nn.Module):
         agent_hidden: int = 32,
         channel_hidden: int = 256,
         head_gain: float = 0.01,
+        recurrent_N: int = 0,
+        rnn_hidden: int = FEATURE_DIM,
     ):
         super().__init__()
         if pm_type not in PM_TYPES:
@@ -144,8 +153,10 @@ class PolicyModifier(nn.Module):
         self.pm_type = pm_type
 
         self.state_encoder = feature_layer(state_dim, FEATURE_DIM)
+        self.state_rnn = GRULayer(FEATURE_DIM, rnn_hidden, recurrent_N) if recurrent_N else None
+        state_feat_dim = rnn_hidden if recurrent_N else FEATURE_DIM
         self.policy_encoder = feature_layer(policy_dim, FEATURE_DIM)
-        token_in_dim = FEATURE_DIM + FEATURE_DIM + obs_feat_dim + n_agents
+        token_in_dim = state_feat_dim + FEATURE_DIM + obs_feat_dim + n_agents
         self.token_encoder = feature_layer(token_in_dim, channels)
         # The one-hot agent id lets a shared network tell the tokens apart.
         self.register_buffer("agent_ids", torch.eye(n_agents), persistent=False)
@@ -167,13 +178,34 @@ class PolicyModifier(nn.Module):
         """state (B, N, Ds), policy_params (B, N, P), obs_feat (B, N, F) -> h (B, N, out_dim).
 
         All inputs are detached: the PM must not push gradient into the actors
-        through its inputs, only through the joint policy it shapes.
+        through its inputs, only through the joint policy it shapes. Feed-forward PMs only;
+        a recurrent PM runs encode_state over the sequence, then mix.
         """
+        if self.state_rnn is not None:
+            raise ValueError("a recurrent PM needs its hidden state: call encode_state(...) then mix(...)")
         self._check_inputs(state, policy_params, obs_feat)
-        state, policy_params, obs_feat = state.detach(), policy_params.detach(), obs_feat.detach()
-        agent_ids = self.agent_ids.expand(state.shape[0], -1, -1)  # (B, N, N)
+        return self.mix(self.state_encoder(state.detach()), policy_params, obs_feat)
+
+    def encode_state(self, state: torch.Tensor, hidden: torch.Tensor | None = None,
+                     masks: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """State sequence (L, B, N, Ds) -> features (L, B, N, Fs) and the next hidden state
+        (B, N, R, H) (None for a feed-forward PM); hidden (B, N, R, H), masks (L, B, N, 1)."""
+        if state.shape[-1] != self.state_dim:
+            raise ValueError(f"state: expected {self.state_dim} features, got shape {tuple(state.shape)}")
+        features = self.state_encoder(state.detach())
+        if self.state_rnn is None:
+            return features, hidden
+        L, B, N = state.shape[:3]
+        features, hidden_out = self.state_rnn(features.reshape(L, B * N, -1), hidden.reshape(B * N, *hidden.shape[2:]),
+                                              masks.reshape(L, B * N, 1))
+        return features.reshape(L, B, N, -1), hidden_out.reshape(hidden.shape)
+
+    def mix(self, state_features: torch.Tensor, policy_params: torch.Tensor, obs_feat: torch.Tensor) -> torch.Tensor:
+        """Encoded state (B, N, Fs), policy_params (B, N, P), obs_feat (B, N, F) -> h (B, N, out_dim)."""
+        policy_params, obs_feat = policy_params.detach(), obs_feat.detach()
+        agent_ids = self.agent_ids.expand(state_features.shape[0], -1, -1)  # (B, N, N)
         token_inputs = torch.cat(
-            [self.state_encoder(state), self.policy_encoder(policy_params), obs_feat, agent_ids], dim=-1
+            [state_features, self.policy_encoder(policy_params), obs_feat, agent_ids], dim=-1
         )
         tokens = self.token_encoder(token_inputs)  # (B, N, C)
         for block in self.blocks:

@@ -18,8 +18,12 @@ from onpolicy.utils.buffer import Batch
 class AILPolicy(MAPPOPolicy):
     def __init__(self, cfg, env):
         super().__init__(cfg, env)  # self.actor: the students, on local observations
+        # The per-agent state is one row copied to every agent on most envs: a shared expert needs
+        # the agent id to give agents different actions (e.g. the penalty game's optimum).
         self.expert = MultiAgentActor(env.state_dim, env.action_space, env.n_agents, cfg.share_policy,
-                                      cfg.hidden_size, cfg.layer_N, recurrent=False, recurrent_N=cfg.recurrent_N)
+                                      cfg.hidden_size, cfg.layer_N, recurrent=False, recurrent_N=cfg.recurrent_N,
+                                      agent_id=cfg.share_policy and not env.state_has_agent_id,
+                                      std_x_coef=cfg.std_x_coef, std_y_coef=cfg.std_y_coef)
         self.beta = 1.0  # probability of acting with the expert; the trainer anneals it
 
     def actor_parameters(self):
@@ -66,7 +70,11 @@ class AILPolicy(MAPPOPolicy):
 
     @torch.no_grad()
     def training_action_probs(self, obs, state, avail) -> torch.Tensor:
-        return self.expert_distribution(*add_time(state[:1], None if avail is None else avail[:1])).dist.probs[0]
+        """The β-mixture that collects the rollouts, (1, N, A): each agent independently acts with
+        the expert w.p. β, else with its student."""
+        avail = None if avail is None else avail[:1]
+        expert = self.expert_distribution(*add_time(state[:1], avail)).dist.probs[0]
+        return self.beta * expert + (1 - self.beta) * self.individual_action_probs(obs[:1], avail)
 
 
 def _log(p: float) -> float:

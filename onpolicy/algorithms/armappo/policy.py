@@ -17,7 +17,8 @@ import torch.nn.functional as F
 from gymnasium import spaces
 
 from onpolicy.algorithms.mappo.policy import ActResult, EvalResult, MAPPOPolicy, add_time
-from onpolicy.algorithms.utils.distributions import DiagGaussian, MaskedCategorical, policy_param_dim
+from onpolicy.algorithms.utils.distributions import (DIAGNOSTIC_SAMPLES, DiagGaussian, MaskedCategorical,
+                                                     autoregressive_rows, policy_param_dim)
 from onpolicy.algorithms.utils.multi_agent import MultiAgentActor
 from onpolicy.utils.buffer import Batch
 
@@ -109,3 +110,12 @@ class ARMAPPOPolicy(MAPPOPolicy):
         o, a = add_time(obs, avail)
         _, dists, _ = self.decode(o, *self.episode_start(obs), a, deterministic=True)
         return torch.stack([d.dist.probs for d in dists], dim=-2)[0]
+
+    @torch.no_grad()
+    def training_action_probs(self, obs, state, avail) -> torch.Tensor:
+        """The sampling joint Σ_a0 π_0(a0) π_1(· | a0) ... for the first env's input, as S rows of
+        sampled decodes (see autoregressive_rows), not the greedy conditionals' product."""
+        obs, avail = (None if x is None else x[:1].expand(DIAGNOSTIC_SAMPLES, *x.shape[1:]) for x in (obs, avail))
+        o, a = add_time(obs, avail)
+        actions, dists, _ = self.decode(o, *self.episode_start(obs), a, deterministic=False)
+        return autoregressive_rows(actions[0], dists[-1].dist.probs[0], self.encoding_dim)

@@ -18,11 +18,22 @@ class EnvInfo:
     obs_dim: int
     state_dim: int
     action_space: object  # gymnasium Discrete or Box, identical for all agents
+    obs_has_agent_id: bool = False  # the observation already carries a one-hot agent id
+    state_has_agent_id: bool = False  # the (agent-specific) state already carries one
 
     @classmethod
-    def from_vec_env(cls, envs) -> "EnvInfo":
+    def from_vec_env(cls, envs, id_inputs: tuple[bool, bool] = (False, False)) -> "EnvInfo":
+        """id_inputs: onpolicy.envs.agent_id_inputs(...) of the env the vec env was built from."""
         return cls(envs.n_agents, envs.observation_space[0].shape[0], envs.state_space[0].shape[0],
-                   envs.action_space[0])
+                   envs.action_space[0], *id_inputs)
+
+    @classmethod
+    def for_run(cls, cfg, envs) -> "EnvInfo":
+        """The EnvInfo of vec env `envs` built from run config `cfg`."""
+        from onpolicy.config import env_kwargs
+        from onpolicy.envs import agent_id_inputs
+
+        return cls.from_vec_env(envs, agent_id_inputs(cfg.env_name, cfg.scenario_name, env_kwargs(cfg)))
 
 
 @dataclass
@@ -65,16 +76,21 @@ class MAPPOPolicy(nn.Module):
         self.cfg, self.env = cfg, env
         self.actor = self.make_actor(env.obs_dim, cfg.share_policy)
         critic_in = env.state_dim if cfg.use_centralized_V else env.obs_dim
+        critic_has_id = env.state_has_agent_id if cfg.use_centralized_V else env.obs_has_agent_id
         self.critic = MultiAgentCritic(critic_in, env.n_agents, cfg.share_policy, cfg.hidden_size, cfg.layer_N,
-                                       cfg.use_recurrent_policy, cfg.recurrent_N)
-        self.rnn_shape = (cfg.recurrent_N, cfg.hidden_size)
+                                       cfg.use_recurrent_policy, cfg.recurrent_N,
+                                       agent_id=cfg.share_policy and not critic_has_id)
+        self.rnn_shape = (cfg.recurrent_N, cfg.hidden_size)  # actor side; a subclass may widen it
+        self.critic_rnn_shape = (cfg.recurrent_N, cfg.hidden_size)
         self.stored_extras: dict[str, int] = {}  # per-step inputs the buffer must keep (name -> width)
 
     def make_actor(self, input_dim: int, shared: bool) -> MultiAgentActor:
         """The decentralized actors; subclasses change their input or their sharing."""
         cfg = self.cfg
         return MultiAgentActor(input_dim, self.env.action_space, self.env.n_agents, shared, cfg.hidden_size,
-                               cfg.layer_N, cfg.use_recurrent_policy, cfg.recurrent_N)
+                               cfg.layer_N, cfg.use_recurrent_policy, cfg.recurrent_N,
+                               agent_id=shared and not self.env.obs_has_agent_id,
+                               std_x_coef=cfg.std_x_coef, std_y_coef=cfg.std_y_coef)
 
     def actor_parameters(self):
         return self.actor.parameters()

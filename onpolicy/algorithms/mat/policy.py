@@ -6,7 +6,10 @@ agent i's action depends on every observation and on the actions of agents 0..i-
 It therefore breaks decentralized execution: `act_decentralized` runs the full
 transformer, so MAT's evaluation return is an upper bound, not a decentralized result
 (the registry marks it decentralized=False). MAT-Dec keeps the encoder, still fed all
-observations, but reads each agent's action from its own encoder output alone.
+observations, but reads each agent's action from its own encoder output alone. With
+`--dec_actor` (the MAT repository's `dec_actor` variant of MAT-Dec) each agent's action
+instead comes from an MLP on its own observation, and the encoder only feeds the values:
+that actor is decentralized at execution.
 
 Neither network is recurrent. The buffer still allocates RNN states, so `rnn_shape` is a
 dummy (1, 1) and the states are passed through unchanged. The encoder and decoder are
@@ -21,13 +24,13 @@ from gymnasium import spaces
 from torch import nn
 
 from onpolicy.algorithms.mappo.policy import ActResult, EnvInfo, EvalResult
-from onpolicy.algorithms.utils.distributions import action_dim, policy_param_dim
+from onpolicy.algorithms.utils.distributions import (DIAGNOSTIC_SAMPLES, action_dim, autoregressive_rows,
+                                                     policy_param_dim)
 from onpolicy.algorithms.utils.multi_agent import MultiAgentActor, MultiAgentCritic
 from onpolicy.algorithms.utils.networks import init_linear
 from onpolicy.utils.buffer import Batch
 
 DUMMY_RNN_SHAPE = (1, 1)
-DIAGNOSTIC_SAMPLES = 512  # sampled decodes used to estimate MAT's correlated joint distribution
 
 
 def feed_forward(n_embd: int) -> nn.Sequential:
@@ -153,7 +156,11 @@ class TransformerPolicy(nn.Module):
         # Value head V_i on the encoder output; the value loss also trains the encoder,
         # whose parameters belong to the actor optimizer (see MATTrainer).
         self.critic = MultiAgentCritic(cfg.n_embd, **heads)
-        self.action_head = MultiAgentActor(cfg.n_embd, env.action_space, **heads)
+        self.dec_actor = getattr(cfg, "dec_actor", False)
+        if self.dec_actor:  # MAT's dec_actor MLP: own observation -> 2 hidden layers of n_embd -> action
+            heads.update(layer_N=2)
+        self.action_head = MultiAgentActor(env.obs_dim if self.dec_actor else cfg.n_embd, env.action_space,
+                                           **heads, std_x_coef=cfg.std_x_coef, std_y_coef=cfg.std_y_coef)
         self.rnn_shape = DUMMY_RNN_SHAPE
         self.stored_extras: dict[str, int] = {}  # nothing beyond the standard buffer fields
 
@@ -177,6 +184,13 @@ class TransformerPolicy(nn.Module):
         """(..., N, Do) -> (M, N, n_embd)."""
         return self.encoder(obs.reshape(-1, *obs.shape[-2:]))
 
+    def actor_input(self, obs: torch.Tensor, encoded: torch.Tensor | None = None) -> torch.Tensor:
+        """What the action decoding reads, (M, N, ·): the encoder output, or with dec_actor each
+        agent's own observation."""
+        if self.dec_actor:
+            return obs.reshape(-1, *obs.shape[-2:])
+        return self.encode(obs) if encoded is None else encoded
+
     def values(self, obs, state, rnn_critic, masks) -> tuple[torch.Tensor, torch.Tensor]:
         """V_i from the encoder over all observations (E, N, 1); the state is not used."""
         values, _ = self.critic(self.encode(obs), None, None)
@@ -185,13 +199,13 @@ class TransformerPolicy(nn.Module):
     def act(self, obs, state, rnn_actor, rnn_critic, masks, avail, deterministic: bool = False) -> ActResult:
         """Actions, log-probs and values (E, N, ·) for one step; RNN states pass through."""
         encoded = self.encode(obs)
-        actions, dist = self.generate(encoded, avail, deterministic)
+        actions, dist = self.generate(self.actor_input(obs, encoded), avail, deterministic)
         values, _ = self.critic(encoded, None, None)
         return ActResult(actions, dist.log_prob(actions), values, rnn_actor, rnn_critic)
 
     def act_decentralized(self, obs, rnn_actor, masks, avail, deterministic: bool = True):
         """NOT decentralized: the full transformer, which sees every agent's observation."""
-        actions, _ = self.generate(self.encode(obs), avail, deterministic)
+        actions, _ = self.generate(self.actor_input(obs), avail, deterministic)
         return actions, rnn_actor
 
     def evaluate(self, batch: Batch) -> EvalResult:
@@ -201,7 +215,7 @@ class TransformerPolicy(nn.Module):
         unfold = lambda x: x.reshape(*lead, 1)  # noqa: E731
         encoded = self.encode(batch.obs)
         actions = fold(batch.actions)
-        dist = self.action_distribution(encoded, actions, fold(batch.avail))
+        dist = self.action_distribution(self.actor_input(batch.obs, encoded), actions, fold(batch.avail))
         values, _ = self.critic(encoded, None, None)
         return EvalResult(unfold(dist.log_prob(actions)), unfold(dist.entropy()), unfold(values))
 
@@ -212,7 +226,7 @@ class TransformerPolicy(nn.Module):
         For MAT, agent i's entry is conditioned on the greedy actions of agents < i, so
         the argmax is the executed joint action (not a marginal of a product policy).
         """
-        _, dist = self.generate(self.encode(obs), avail, deterministic=True)
+        _, dist = self.generate(self.actor_input(obs), avail, deterministic=True)
         return dist.dist.probs
 
     def training_action_probs(self, obs, state, avail) -> torch.Tensor:
@@ -254,10 +268,8 @@ class MATPolicy(TransformerPolicy):
         rows' product distributions is an unbiased estimate of the joint π(a | o).
         """
         obs, avail = (None if x is None else x[:1].expand(DIAGNOSTIC_SAMPLES, *x.shape[1:]) for x in (obs, avail))
-        actions, dist = self.generate(self.encode(obs), avail, deterministic=False)
-        probs = nn.functional.one_hot(actions[..., 0].long(), int(self.env.action_space.n)).to(torch.float32)
-        probs[:, -1] = dist.dist.probs[:, -1]
-        return probs
+        actions, dist = self.generate(self.actor_input(obs), avail, deterministic=False)
+        return autoregressive_rows(actions, dist.dist.probs[:, -1], int(self.env.action_space.n))
 
 
 class MATDecPolicy(TransformerPolicy):

@@ -16,7 +16,9 @@ class MATTrainer(PPOTrainer):
     weights the policy step has already changed in place. The encoder, decoder and
     action head share the "actor" optimizer (lr), which therefore also applies the value
     loss's encoder gradient; the value head keeps the "critic" optimizer (critic_lr, equal
-    to lr in every paper setting). Advantages are normalised over all agents, as in MAT.
+    to lr in every paper setting). As in MAT, the gradients of all of them (encoder, decoder,
+    action and value heads) are clipped together to one norm, `grad_norm`. Advantages are
+    normalised over all agents, as in MAT.
     """
 
     def update(self, batch: Batch) -> dict[str, float]:
@@ -28,9 +30,9 @@ class MATTrainer(PPOTrainer):
         for opt in self.optimizers().values():
             opt.zero_grad()
         (policy_loss - cfg.entropy_coef * entropy + cfg.value_loss_coef * v_loss).backward()
-        metrics.update(self.step_actor_optimizers())
-        critic_grad_norm = nn.utils.clip_grad_norm_(self.policy.critic.parameters(), cfg.max_grad_norm)
-        self.critic_optimizer.step()
-        metrics.update(critic_grad_norm=critic_grad_norm.item(), policy_loss=policy_loss.item(),
-                       value_loss=v_loss.item(), entropy=entropy.item())
+        grad_norm = nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm)
+        for opt in self.optimizers().values():
+            opt.step()
+        metrics.update(grad_norm=grad_norm.item(), policy_loss=policy_loss.item(), value_loss=v_loss.item(),
+                       entropy=entropy.item())
         return metrics

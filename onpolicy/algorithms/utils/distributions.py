@@ -65,6 +65,19 @@ class DiagGaussian:
         return torch.distributions.kl_divergence(self.dist, other.dist).sum(-1, keepdim=True)
 
 
+DIAGNOSTIC_SAMPLES = 512  # sampled decodes used to estimate an auto-regressive policy's joint distribution
+
+
+def autoregressive_rows(actions: torch.Tensor, last_probs: torch.Tensor, n_actions: int) -> torch.Tensor:
+    """Rows (S, N, A) of an auto-regressive policy from S sampled decodes, for the diagnostics'
+    "mean of the rows' product distributions": one-hot actions (S, N, 1) for agents 0..N-2 and the
+    last agent's conditional probabilities (S, A) given them. The mean is an unbiased estimate of
+    the sampling joint Σ_{a<N-1} π(a_<N-1) π(· | a_<N-1)."""
+    rows = torch.nn.functional.one_hot(actions[..., 0].long(), n_actions).to(torch.float32)
+    rows[:, -1] = last_probs
+    return rows
+
+
 def action_dim(space: spaces.Space) -> int:
     """Width of the stored action: 1 for Discrete (the index), the vector size for Box."""
     if isinstance(space, spaces.Discrete):
@@ -82,15 +95,23 @@ def policy_param_dim(space: spaces.Space) -> int:
 class ActionHead(nn.Module):
     """Maps features to a distribution: masked logits (Discrete) or a Gaussian (Box).
 
-    The Gaussian's std is a learned state-independent parameter, as in MAPPO/HAPPO.
+    The Gaussian's std is state-independent and bounded, std = y · sigmoid(p / x) for a
+    learned p that starts at x, as in HARL, MAT and the AgentMixer authors' code: with the
+    defaults x = 1, y = 0.5 it starts at 0.5 · sigmoid(1) ≈ 0.366 and stays below 0.5.
     """
 
-    def __init__(self, input_dim: int, space: spaces.Space, gain: float = 0.01):
+    def __init__(self, input_dim: int, space: spaces.Space, gain: float = 0.01, std_x_coef: float = 1.0,
+                 std_y_coef: float = 0.5):
         super().__init__()
         self.discrete = isinstance(space, spaces.Discrete)
         self.linear = init_linear(nn.Linear(input_dim, policy_param_dim(space)), gain)
         if not self.discrete:
-            self.log_std = nn.Parameter(torch.zeros(action_dim(space)))
+            self.std_x_coef, self.std_y_coef = std_x_coef, std_y_coef
+            self.std_param = nn.Parameter(torch.full((action_dim(space),), float(std_x_coef)))
+
+    def std(self) -> torch.Tensor:
+        """The Gaussian's std (Da,) (continuous actions only)."""
+        return self.std_y_coef * torch.sigmoid(self.std_param / self.std_x_coef)
 
     def params(self, features: torch.Tensor) -> torch.Tensor:
         """Distribution parameters (..., P): logits or Gaussian means."""
@@ -99,4 +120,4 @@ class ActionHead(nn.Module):
     def distribution(self, params: torch.Tensor, avail: torch.Tensor | None = None):
         if self.discrete:
             return MaskedCategorical(params, avail)
-        return DiagGaussian(params, self.log_std.exp())
+        return DiagGaussian(params, self.std())

@@ -1,0 +1,52 @@
+"""Evaluation runs the same number of episodes in every eval env, whatever their lengths."""
+import numpy as np
+import torch
+from gymnasium.spaces import Box, Discrete
+
+from onpolicy.envs import DummyVecEnv, env_seeds
+from onpolicy.envs.base import MultiAgentEnv
+from onpolicy.runner.evaluation import episodes_per_env, run_episodes
+
+
+class ShortOrLong(MultiAgentEnv):
+    """Episodes of 1 step that succeed (return 1) in envs with an even seed, of 20 steps that
+    fail (return 0) in the others."""
+
+    n_agents = 1
+    observation_space = [Box(0.0, 1.0, (1,), np.float32)]
+    state_space = [Box(0.0, 1.0, (1,), np.float32)]
+    action_space = [Discrete(2)]
+
+    def observe(self):
+        return np.zeros((1, 1), np.float32), np.zeros((1, 1), np.float32), np.ones((1, 2), np.float32)
+
+    def reset(self, seed=None):
+        if seed is not None:
+            self.short = seed % 2 == 0
+        self.t = 0
+        return self.observe()
+
+    def step(self, actions):
+        self.t += 1
+        done = self.t >= (1 if self.short else 20)
+        reward = np.full(1, float(done and self.short), np.float32)
+        return *self.observe(), reward, done, False, {}
+
+    def get_state(self):
+        return {"short": self.short, "t": self.t}
+
+    def set_state(self, state):
+        self.short, self.t = state["short"], state["t"]
+
+
+def test_every_env_contributes_equally():
+    E, n = 10, 40
+    envs = DummyVecEnv([ShortOrLong for _ in range(E)], seed=3)
+    envs.seed_stream = "eval"
+    short_share = np.mean([s % 2 == 0 for s in env_seeds(3, E, "eval")])
+    assert 0 < short_share < 1  # both kinds are present, so first-to-finish counting would be biased
+    act = lambda obs, state, rnn, masks, avail, deterministic: (torch.zeros(E, 1, 1), rnn)  # noqa: E731
+    metrics, used = run_episodes(act, envs, (1, 1), torch.device("cpu"), n)
+    assert used == E * episodes_per_env(n, E) == 40
+    assert metrics["return"] == short_share  # the first 40 to finish would all be the short, successful ones
+    assert episodes_per_env(32, 10) == 4 and episodes_per_env(100, 10) == 10
