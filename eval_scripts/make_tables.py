@@ -30,7 +30,7 @@ from onpolicy.utils.stats import iqm, mean_std, stratified_bootstrap_ci, welch_t
 
 CANDIDATE = "agentmixer"
 # Table and legend order; algorithms not listed follow alphabetically.
-METHOD_ORDER = ("agentmixer", "mappo", "ippo", "happo", "mat", "mat_dec", "armappo", "ail")
+METHOD_ORDER = ("agentmixer", "mappo", "ippo", "happo", "mat", "mat_dec", "armappo", "ail", "maven")
 # SMAX / SMACv2 are reported as win rate, every other env as episode return (as in the paper).
 WIN_RATE_ENVS = ("smax", "smacv2")
 

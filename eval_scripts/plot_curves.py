@@ -33,7 +33,7 @@ from onpolicy.utils.stats import bootstrap_mean_band  # noqa: E402
 
 # Fixed per method so a method looks the same in every figure (tab10 colours).
 PALETTE = {"agentmixer": "#d62728", "mappo": "#1f77b4", "ippo": "#ff7f0e", "happo": "#2ca02c", "mat": "#9467bd",
-           "mat_dec": "#8c564b", "armappo": "#e377c2", "ail": "#7f7f7f"}
+           "mat_dec": "#8c564b", "armappo": "#e377c2", "ail": "#7f7f7f", "maven": "#e6ab02"}
 _EXTRA_COLOURS = ("#bcbd22", "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39")
 
 

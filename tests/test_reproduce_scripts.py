@@ -16,7 +16,7 @@ SCRIPTS = sorted(p.name for p in SCRIPTS_DIR.glob("reproduce_*.sh") if p.name !=
 # Runs per sweep of each script's cpu-scale grid, in order (runtime benchmarks instead of sweeping).
 CPU_SWEEP_RUNS = {
     "reproduce_ail_vs_agentmixer.sh": [9, 9],   # (ail, agentmixer, mappo) x 3 seeds, climbing then predator-prey
-    "reproduce_climbing.sh": [24, 3],           # 8 methods x 3 seeds, then agentmixer corr x 3 seeds
+    "reproduce_climbing.sh": [27, 3],           # 9 methods x 3 seeds, then agentmixer corr x 3 seeds
     "reproduce_mujoco.sh": [4],                 # (mappo, agentmixer) x 2 seeds on HalfCheetah 6x1
     "reproduce_pm_ablation.sh": [3, 3, 3],      # one sweep per Policy Modifier, 3 seeds each
     "reproduce_predator_prey.sh": [9],          # (mappo, agentmixer, ail) x 3 seeds at penalty -1
@@ -60,7 +60,7 @@ def test_cpu_dry_run_prints_the_plan_and_writes_nothing(name, tmp_path):
 def test_full_dry_run_stacks_one_table_per_penalty(tmp_path):
     result = run_script("reproduce_predator_prey.sh", "--dry_run", "--scale", "full", "--out", str(tmp_path / "o"))
     assert result.returncode == 0, result.stderr
-    assert re.findall(r"^sweep: (\d+) runs", result.stdout, flags=re.M) == ["40", "40", "40"]  # 8 methods x 5 seeds
+    assert re.findall(r"^sweep: (\d+) runs", result.stdout, flags=re.M) == ["45", "45", "45"]  # 9 methods x 5 seeds
     assert "combine table_penalty0 table_penalty-0.5 table_penalty-1 into" in result.stdout
 
 

@@ -97,7 +97,7 @@ def test_plot_file_is_written(plot_curves, fake_runs, tmp_path):
 
 
 def test_every_method_has_its_own_fixed_colour(plot_curves):
-    names = ("agentmixer", "mappo", "ippo", "happo", "mat", "mat_dec", "armappo", "ail")
+    names = ("agentmixer", "mappo", "ippo", "happo", "mat", "mat_dec", "armappo", "ail", "maven")
     assert set(plot_curves.PALETTE) == set(names)
     assert len(set(plot_curves.PALETTE.values())) == len(names)
     assert plot_curves.method_colour("new_method") == plot_curves.method_colour("new_method")

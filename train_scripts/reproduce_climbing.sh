@@ -2,7 +2,7 @@
 # Paper appendix Fig. 11: every method on the Climbing matrix game, plus the AgentMixer
 # correlation-device variant (a shared random signal into the Policy Modifier, experiment `corr`).
 # usage: bash train_scripts/reproduce_climbing.sh [--scale full|cpu] [--out DIR] [--dry_run] [-- FLAGS...]
-#   full: mappo ippo happo mat mat_dec armappo ail agentmixer + agentmixer corr, 5 seeds, 200k steps
+#   full: mappo ippo happo mat mat_dec armappo ail agentmixer maven + agentmixer corr, 5 seeds, 200k steps
 #         (the paper's matrix budget: 50 threads x 200 steps, 15 epochs; onpolicy/config.py)
 #   cpu:  the same grid with 3 seeds (it is small already): ~15 min on 2 cores
 # Writes DIR/runs, DIR/table.md/.tex (methods), DIR/table_corr.md/.tex (agentmixer vs its corr variant,
@@ -12,7 +12,7 @@ set -euo pipefail
 source "$(dirname "$0")/reproduce_lib.sh"
 parse_reproduce_args climbing "$@"
 
-ALGORITHMS=(mappo ippo happo mat mat_dec armappo ail agentmixer)
+ALGORITHMS=(mappo ippo happo mat mat_dec armappo ail agentmixer maven)
 CORR_FLAGS=(--pm_noise_dim 4 --mixer_lr 5e-3)
 if [[ $scale == full ]]; then
   SEEDS=1-5

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Paper appendix Fig. 12: predator-prey (5x5, 2 predators, 1 prey) with miscapture penalty 0, -0.5, -1.
 # usage: bash train_scripts/reproduce_predator_prey.sh [--scale full|cpu] [--out DIR] [--dry_run] [-- FLAGS...]
-#   full: penalties 0 -0.5 -1 x all eight methods, 5 seeds, 2M steps (onpolicy/config.py's
+#   full: penalties 0 -0.5 -1 x all nine methods, 5 seeds, 2M steps (onpolicy/config.py's
 #         predator_prey budget; the paper does not state one)
 #   cpu:  penalty -1 only, mappo agentmixer ail, 3 seeds, 300k steps: ~13 min on 2 cores
 # Writes DIR/runs, DIR/table_penalty<P>.md/.tex per penalty stacked into DIR/table.md/.tex,
@@ -13,7 +13,7 @@ source "$(dirname "$0")/reproduce_lib.sh"
 parse_reproduce_args predator_prey "$@"
 
 if [[ $scale == full ]]; then
-  ALGORITHMS=(mappo ippo happo mat mat_dec armappo ail agentmixer)
+  ALGORITHMS=(mappo ippo happo mat mat_dec armappo ail agentmixer maven)
   PENALTIES=(0 -0.5 -1); SEEDS=1-5; BUDGET=()
 else
   ALGORITHMS=(mappo agentmixer ail)

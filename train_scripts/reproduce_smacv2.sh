@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Paper Table 1: win rates on SMACv2 protoss/terran/zerg 5v5 and 10v10.
 # usage: bash train_scripts/reproduce_smacv2.sh [--scale full|cpu] [--out DIR] [--dry_run] [-- FLAGS...]
-#   full: mappo happo mat mat_dec armappo agentmixer (the paper's columns but MAVEN), 5 seeds, 10M steps
+#   full: mappo happo mat mat_dec armappo agentmixer maven (the paper's columns), 5 seeds, 10M steps
 #         (50 threads x 200 steps, recurrent 1 x 64, 5 epochs; onpolicy/config.py), on SMACv2 when
 #         StarCraft II is installed (smacv2 importable and $SC2PATH, else ~/StarCraftII; see
 #         train_scripts/install_sc2.sh), else on the SMAX stand-in smacv2_5_units / smacv2_10_units
@@ -15,7 +15,7 @@ source "$(dirname "$0")/reproduce_lib.sh"
 parse_reproduce_args smacv2 "$@"
 
 if [[ $scale == full ]]; then
-  ALGORITHMS=(mappo happo mat mat_dec armappo agentmixer); SEEDS=1-5; BUDGET=()
+  ALGORITHMS=(mappo happo mat mat_dec armappo agentmixer maven); SEEDS=1-5; BUDGET=()
   if sc2_available; then
     env=smacv2
     note "StarCraft II found at ${SC2PATH:-$HOME/StarCraftII}: SMACv2 10gen_{protoss,terran,zerg}"

@@ -43,6 +43,9 @@ ALGORITHMS: dict[str, AlgorithmSpec] = {
     "mat_dec": AlgorithmSpec("onpolicy.algorithms.mat.policy:MATDecPolicy",
                              "onpolicy.algorithms.mat.trainer:MATTrainer", False,
                              "decentralized decoder, but the encoder still sees all observations"),
+    "maven": AlgorithmSpec("onpolicy.algorithms.maven.policy:MAVENPolicy",
+                           "onpolicy.algorithms.maven.trainer:MAVENTrainer", True,
+                           "value-based: QMIX with a per-episode latent z shared by the team"),
 }
 
 
