@@ -59,13 +59,6 @@ PPO_ONLY_FLAGS = ("critic_lr", "clip_param", "entropy_coef", "value_loss_coef", 
 # value-based MAVEN policy checks the action space itself when it is built).
 CONTINUOUS_ACTION_ENVS = ("mujoco",)
 
-# PPO settings that value-based MAVEN has no use for (it reuses --ppo_epoch as passes per update).
-PPO_ONLY_FLAGS = ("critic_lr", "clip_param", "entropy_coef", "value_loss_coef", "gae_lambda", "use_gae",
-                  "use_valuenorm", "use_huber_loss", "huber_delta", "use_clipped_value_loss", "use_centralized_V")
-# Envs whose actions are always continuous (others, e.g. vmas, depend on their arguments: the
-# value-based MAVEN policy checks the action space itself when it is built).
-CONTINUOUS_ACTION_ENVS = ("mujoco",)
-
 BASE_DEFAULTS = dict(
     scenario_name=None, experiment_name="default", seed=1, n_training_threads=1, n_rollout_threads=50,
     n_eval_rollout_threads=10, num_env_steps=200_000, episode_length=200, hidden_size=64, layer_N=1,
@@ -93,9 +86,6 @@ BASE_DEFAULTS = dict(
     pm_noise_dim=0,
     # AIL
     ail_beta_schedule="linear", ail_beta_ramp=0.5, ail_loss="kl", bc_epochs=5, student_lr=5e-4,
-    # MAVEN (the authors' port: noise_dim 2, ε 1 → 0.05 over the run, targets every 200 updates)
-    noise_dim=2, mi_loss=1.0, target_update_interval=200, replay_rollouts=1, epsilon_start=1.0,
-    epsilon_finish=0.05, epsilon_anneal_time=0, double_q=True,
     # MAVEN (the authors' port: noise_dim 2, ε 1 → 0.05 over the run, targets every 200 updates)
     noise_dim=2, mi_loss=1.0, target_update_interval=200, replay_rollouts=1, epsilon_start=1.0,
     epsilon_finish=0.05, epsilon_anneal_time=0, double_q=True,
@@ -127,11 +117,6 @@ ALGORITHM_DEFAULTS = {
     ("agentmixer", "predator_prey"): dict(temperature_schedule="linear", temperature_start=0.1),
     # The authors' MuJoCo AgentMixer settings.
     ("agentmixer", "mujoco"): dict(mixer_lr=3e-5, mix_std_y_coef=0.75, sigmoid_gain=0.3),
-    # MAVEN: one pass over the rollout per update (the authors' port: num_mini_batch gradient steps);
-    # its mixer conditions on the global state, not on agent-specific ones.
-    ("maven", None): dict(ppo_epoch=1),
-    ("maven", "smax"): dict(use_agent_specific_state=False),
-    ("maven", "smacv2"): dict(use_agent_specific_state=False),
     # MAVEN: one pass over the rollout per update (the authors' port: num_mini_batch gradient steps);
     # its mixer conditions on the global state, not on agent-specific ones.
     ("maven", None): dict(ppo_epoch=1),
@@ -242,17 +227,6 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--epsilon_anneal_time", type=int, help="env steps of the linear ε decay (0 = the whole run, "
                                                            "as the authors' port; the original MAVEN: 50000)")
     g.add_argument("--double_q", help="double Q-learning targets", **on_off)
-    g = p.add_argument_group("maven (--ppo_epoch: passes over the replay per update)")
-    g.add_argument("--noise_dim", type=int, help="categories of the per-episode latent z (paper: 2)")
-    g.add_argument("--mi_loss", type=float, help="weight of the discriminator's cross-entropy (MI term)")
-    g.add_argument("--target_update_interval", type=int, help="updates between target-network copies")
-    g.add_argument("--replay_rollouts", type=int, help="train on a FIFO of the last K rollouts (1 = latest only)")
-    g.add_argument("--epsilon_start", type=float, help="ε-greedy: first ε")
-    g.add_argument("--epsilon_finish", type=float, help="ε-greedy: last ε (authors' code 0.05; the paper's "
-                                                        "table lists 1.0 -> 1.0: --epsilon_finish 1.0)")
-    g.add_argument("--epsilon_anneal_time", type=int, help="env steps of the linear ε decay (0 = the whole run, "
-                                                           "as the authors' port; the original MAVEN: 50000)")
-    g.add_argument("--double_q", help="double Q-learning targets", **on_off)
     return p
 
 
@@ -338,10 +312,6 @@ def _check_scope(given: dict, env: str, algo: str) -> None:
     if algo == "maven" and ppo_only:
         raise ConfigError(f"--{ppo_only[0]} is a PPO setting; --algorithm_name maven is trained by Q-learning "
                           "and does not use it")
-    ppo_only = [f for f in PPO_ONLY_FLAGS if f in given]
-    if algo == "maven" and ppo_only:
-        raise ConfigError(f"--{ppo_only[0]} is a PPO setting; --algorithm_name maven is trained by Q-learning "
-                          "and does not use it")
     if algo == "ippo" and given.get("use_centralized_V"):
         raise ConfigError("--use_centralized_V contradicts --algorithm_name ippo (decentralized critics); "
                           "use mappo for a centralized critic")
@@ -404,27 +374,12 @@ def validate(cfg: argparse.Namespace) -> None:
                               "use --no-use_recurrent_policy")
     if cfg.algorithm_name == "maven":
         _validate_maven(cfg)
-    if cfg.algorithm_name == "maven":
-        _validate_maven(cfg)
     if cfg.algorithm_name == "ail":
         if not 0 < cfg.ail_beta_ramp <= 1:
             raise ConfigError(f"--ail_beta_ramp must be in (0, 1], got {cfg.ail_beta_ramp}")
         if cfg.use_recurrent_policy:
             raise ConfigError("--use_recurrent_policy is not supported by --algorithm_name ail: its expert "
                               "acts on the full state and has no recurrent memory; use --no-use_recurrent_policy")
-
-
-def _validate_maven(cfg: argparse.Namespace) -> None:
-    if cfg.env_name in CONTINUOUS_ACTION_ENVS:
-        raise ConfigError(f"--algorithm_name maven is value-based and needs discrete actions; --env_name "
-                          f"{cfg.env_name} has continuous actions")
-    _positive(cfg, "noise_dim", "target_update_interval", "replay_rollouts")
-    for name in ("epsilon_start", "epsilon_finish"):
-        if not 0 <= getattr(cfg, name) <= 1:
-            raise ConfigError(f"--{name} must be in [0, 1], got {getattr(cfg, name)}")
-    if cfg.mi_loss < 0 or cfg.epsilon_anneal_time < 0:
-        raise ConfigError(f"--mi_loss and --epsilon_anneal_time must be >= 0, got {cfg.mi_loss}, "
-                          f"{cfg.epsilon_anneal_time}")
 
 
 def _validate_maven(cfg: argparse.Namespace) -> None:
