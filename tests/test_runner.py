@@ -161,7 +161,7 @@ def test_agentmixer_and_ail_log_their_diagnostics(tmp_path):
 # A metric each algorithm logs beyond the common ones, proving its own trainer ran.
 ALGORITHM_METRICS = {"mappo": "approx_kl", "ippo": "approx_kl", "agentmixer": "igc_violation_rate",
                      "ail": "distill_loss", "happo": "factor_std", "armappo": "approx_kl", "mat": "approx_kl",
-                     "mat_dec": "approx_kl", "maven": "td_loss"}
+                     "mat_dec": "approx_kl", "mappo_full": "approx_kl", "maven": "td_loss"}
 
 
 @pytest.mark.parametrize("algorithm", sorted(ALGORITHM_METRICS))

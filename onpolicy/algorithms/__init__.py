@@ -25,6 +25,9 @@ class AlgorithmSpec:
 ALGORITHMS: dict[str, AlgorithmSpec] = {
     "mappo": AlgorithmSpec("onpolicy.algorithms.mappo.policy:MAPPOPolicy",
                            "onpolicy.algorithms.mappo.trainer:PPOTrainer", True),
+    "mappo_full": AlgorithmSpec("onpolicy.algorithms.mappo_full.policy:MAPPOFullPolicy",
+                                "onpolicy.algorithms.mappo.trainer:PPOTrainer", False,
+                                "MAPPO_FULL: actors see the state at training and execution (an upper bound)"),
     "ippo": AlgorithmSpec("onpolicy.algorithms.mappo.policy:MAPPOPolicy",
                           "onpolicy.algorithms.mappo.trainer:PPOTrainer", True,
                           "MAPPO with decentralized critics V_i(o_i)"),
