@@ -156,7 +156,7 @@ class TransformerPolicy(nn.Module):
         # Value head V_i on the encoder output; the value loss also trains the encoder,
         # whose parameters belong to the actor optimizer (see MATTrainer).
         self.critic = MultiAgentCritic(cfg.n_embd, **heads)
-        self.dec_actor = getattr(cfg, "dec_actor", False)
+        self.dec_actor = cfg.dec_actor
         if self.dec_actor:  # MAT's dec_actor MLP: own observation -> 2 hidden layers of n_embd -> action
             heads.update(layer_N=2)
         self.action_head = MultiAgentActor(env.obs_dim if self.dec_actor else cfg.n_embd, env.action_space,
