@@ -18,7 +18,7 @@ CPU_SWEEP_RUNS = {
     "reproduce_ail_vs_agentmixer.sh": [9, 9],   # (ail, agentmixer, mappo) x 3 seeds, climbing then predator-prey
     "reproduce_climbing.sh": [27, 3],           # 9 methods x 3 seeds, then agentmixer corr x 3 seeds
     "reproduce_mujoco.sh": [4],                 # (mappo, agentmixer) x 2 seeds on HalfCheetah 6x1
-    "reproduce_passage.sh": [60, 10, 10],       # 6 methods x 10 seeds, agentmixer corr, maven (own budget)
+    "reproduce_passage.sh": [20, 20, 5, 5],     # (agentmixer, ail) x 10 seeds, 4 methods x 5, corr x 5, maven x 5
     "reproduce_pm_ablation.sh": [3, 3, 3],      # one sweep per Policy Modifier, 3 seeds each
     "reproduce_predator_prey.sh": [9],          # (mappo, agentmixer, ail) x 3 seeds at penalty -1
     "reproduce_runtime.sh": [],
