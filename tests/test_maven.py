@@ -70,6 +70,16 @@ def test_trainer_bootstraps_from_the_next_buffer_step(tmp_path):
         assert target == pytest.approx(expected.get(int(t), 1 + gamma * (t + 1)), rel=1e-6)
 
 
+def test_truncations_store_the_team_bootstrap_value(tmp_path):
+    runner = runner_for(tmp_path)
+    runner.collect()
+    b = runner.buffer
+    truncated = b.bad_masks[1:] == 0  # the episode before step t+1 hit the 7-step limit at step t
+    assert truncated.any()
+    assert (b.truncation_values[~truncated] == 0).all() and (b.truncation_values[truncated] != 0).all()
+    assert (b.truncation_values == b.truncation_values[:, :, :1]).all()  # one Q_tot for the team
+
+
 def test_mixer_is_monotonic_in_every_agent_q():
     torch.manual_seed(0)
     mixer = NoiseQMixer(state_dim=6, n_agents=3, noise_dim=2, embed_dim=16)

@@ -8,6 +8,12 @@ port: one) over that data in `--num_mini_batch` minibatches of sequence chunks o
 its start (the stored-state approximation of recurrent replay; PyMARL unrolls whole
 episodes from their start instead). Target networks are copied from the online ones
 every `--target_update_interval` updates.
+
+Where the authors' port differs, this follows the original MAVEN (`noise_q_learner.py`): the TD
+loss is on Q values (the port regresses softmax probabilities with an ε floor), the bootstrap is
+masked by the next step's mask (the port uses the current step's) and truncations bootstrap from
+V(final state), and targets use double Q. One optimiser (Adam, as the port; the original RMSprop)
+trains agents, mixer and discriminator on TD + mi_loss · cross-entropy.
 """
 from __future__ import annotations
 
