@@ -50,7 +50,7 @@ ALGORITHM_FLAGS = {
               "epsilon_finish", "epsilon_anneal_time", "double_q"),
 }
 
-DISCRETE_ACTION_ENVS = ("matrix", "predator_prey", "smax", "smacv2")
+DISCRETE_ACTION_ENVS = ("matrix", "predator_prey", "passage", "smax", "smacv2")
 
 # PPO settings that value-based MAVEN has no use for (it reuses --ppo_epoch as passes per update).
 PPO_ONLY_FLAGS = ("critic_lr", "clip_param", "entropy_coef", "value_loss_coef", "gae_lambda", "use_gae",
@@ -307,7 +307,7 @@ def _check_scope(given: dict, env: str, algo: str) -> None:
     std_flags = [f for f in ("std_x_coef", "std_y_coef") if f in given]
     if std_flags and env in DISCRETE_ACTION_ENVS:
         raise ConfigError(f"--{std_flags[0]} sets the Gaussian std of continuous actions; --env_name {env} has "
-                          f"discrete actions (continuous: mujoco)")
+                          f"discrete actions (continuous: mujoco, and pettingzoo/vmas scenarios with Box actions)")
     ppo_only = [f for f in PPO_ONLY_FLAGS if f in given]
     if algo == "maven" and ppo_only:
         raise ConfigError(f"--{ppo_only[0]} is a PPO setting; --algorithm_name maven is trained by Q-learning "

@@ -63,3 +63,13 @@ def test_config_file_replays_and_flags_override(tmp_path):
     path.write_text(json.dumps({**config_to_dict(cfg), "learning_rate": 1}))
     with pytest.raises(ConfigError, match="unknown keys \\['learning_rate'\\]"):
         parse_config(["--config", str(path)])
+
+
+def test_gaussian_std_flags_apply_to_continuous_actions_only():
+    cfg = parse_config(["--env_name", "mujoco", "--algorithm_name", "mappo", "--std_y_coef", "0.8"])
+    assert (cfg.std_x_coef, cfg.std_y_coef) == (1.0, 0.8)
+    with pytest.raises(ConfigError, match="--std_y_coef sets the Gaussian std of continuous actions; "
+                                          "--env_name matrix has discrete actions"):
+        parse_config(["--env_name", "matrix", "--algorithm_name", "mappo", "--std_y_coef", "0.8"])
+    with pytest.raises(ConfigError, match="--std_x_coef must be > 0, got 0.0"):
+        parse_config(["--env_name", "mujoco", "--algorithm_name", "mappo", "--std_x_coef", "0"])
