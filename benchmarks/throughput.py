@@ -82,7 +82,12 @@ def measure(task: str, algo: str, updates: int, threads: int, extra: list[str]) 
     """One table row; run in its own process so peak RSS and timings belong to this row alone."""
     cfg = parse_config([*TASKS[task], "--algorithm_name", algo, "--no-use_eval", "--no-progress_bar",
                         "--save_interval", "100000", "--n_training_threads", str(threads), *extra])
-    row = {"task": task, "algorithm": algo, "envs": cfg.n_rollout_threads,
+    return measured_row(cfg, task, updates)
+
+
+def measured_row(cfg, task: str, updates: int) -> dict:
+    """Training and raw env steps/s of the run `cfg` and this process's peak RSS, as a table row."""
+    row = {"task": task, "algorithm": cfg.algorithm_name, "envs": cfg.n_rollout_threads,
            "episode_length": cfg.episode_length, "ppo_epoch": cfg.ppo_epoch,
            "train_steps_per_s": round(training_fps(cfg, updates)),
            "raw_env_steps_per_s": round(raw_env_fps(cfg, cfg.episode_length)),

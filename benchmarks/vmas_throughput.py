@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
@@ -21,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from throughput import raw_env_fps, training_fps  # noqa: E402
+from throughput import measured_row  # noqa: E402
 
 from onpolicy.config import parse_config  # noqa: E402
 
@@ -32,12 +31,7 @@ def measure(scenario: str, env_args: str, algo: str, envs: int, episode_length: 
                         "--algorithm_name", algo, "--n_rollout_threads", str(envs), "--episode_length",
                         str(episode_length), "--no-use_eval", "--no-progress_bar", "--save_interval", "100000",
                         "--n_training_threads", str(threads)])
-    row = {"task": f"vmas_{scenario}", "algorithm": algo, "envs": envs, "episode_length": episode_length,
-           "ppo_epoch": cfg.ppo_epoch, "train_steps_per_s": round(training_fps(cfg, updates)),
-           "raw_env_steps_per_s": round(raw_env_fps(cfg, cfg.episode_length)),
-           "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
-    row["train_over_raw"] = round(row["train_steps_per_s"] / row["raw_env_steps_per_s"], 3)
-    return row
+    return measured_row(cfg, f"vmas_{scenario}", updates)
 
 
 def main(argv=None) -> list[dict]:

@@ -196,25 +196,13 @@ def test_config_errors_name_the_problem():
     assert (cfg.noise_dim, cfg.target_update_interval, cfg.ppo_epoch, cfg.epsilon_finish) == (2, 200, 1, 0.05)
 
 
-def test_resume_after_a_crash_continues_exactly(tmp_path, monkeypatch):
+def test_resume_after_a_crash_continues_exactly(tmp_path, run_killed_at_update):
     argv = ["--env_name", "predator_prey", "--algorithm_name", "maven", "--num_env_steps", "1000", "--max_steps", "30",
             "--save_interval", "2", "--eval_interval", "1", "--replay_rollouts", "2", "--target_update_interval", "2",
             *TINY]
     reference = read_csv(main([*argv, "--runs_dir", str(tmp_path / "ref")])["run_dir"])
 
-    calls = {"n": 0}
-    original = MAVENTrainer.train
-
-    def crash_on_fourth_update(self, buffer):
-        calls["n"] += 1
-        if calls["n"] == 4:
-            raise KeyboardInterrupt("simulated kill")
-        return original(self, buffer)
-
-    monkeypatch.setattr(MAVENTrainer, "train", crash_on_fourth_update)
-    with pytest.raises(KeyboardInterrupt):
-        main([*argv, "--run_dir", str(tmp_path / "crashed")])
-    monkeypatch.setattr(MAVENTrainer, "train", original)
+    run_killed_at_update([*argv, "--run_dir", str(tmp_path / "crashed")], 4, MAVENTrainer)
     checkpoint = load_checkpoint(tmp_path / "crashed")
     assert checkpoint["counters"]["env_steps"] == 400
     trainer_state = checkpoint["trainer"]

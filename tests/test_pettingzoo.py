@@ -9,7 +9,6 @@ import pytest
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
-from onpolicy.algorithms.mappo.trainer import PPOTrainer
 from onpolicy.config import ConfigError, parse_config
 from onpolicy.envs import make_vec_env
 from onpolicy.envs.pettingzoo import PettingZooEnv, PettingZooEnvError, episode_seed
@@ -228,21 +227,9 @@ def test_short_training_run(tmp_path, algorithm):
     assert np.isfinite(summary["eval_episode_return"]) and rows[-1]["train_episode_return"] != ""
 
 
-def test_killed_run_resumes_mid_episode_repeatably(tmp_path, monkeypatch):
+def test_killed_run_resumes_mid_episode_repeatably(tmp_path, run_killed_at_update):
     argv = [*TINY, "--algorithm_name", "agentmixer", "--num_env_steps", "240", "--save_interval", "1"]
-    original = PPOTrainer.train
-    calls = {"n": 0}
-
-    def killed_on_second_update(self, buffer):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt("simulated kill")
-        return original(self, buffer)
-
-    monkeypatch.setattr(PPOTrainer, "train", killed_on_second_update)
-    with pytest.raises(KeyboardInterrupt):
-        main([*argv, "--run_dir", str(tmp_path / "a")])  # killed at 80 steps: mid-episode (25-step episodes)
-    monkeypatch.setattr(PPOTrainer, "train", original)
+    run_killed_at_update([*argv, "--run_dir", str(tmp_path / "a")], 2)  # at 80 steps: mid-episode (25-step episodes)
     shutil.copytree(tmp_path / "a", tmp_path / "b")
     for name in ("a", "b"):
         main(["--resume", str(tmp_path / name), "--no-progress_bar"])

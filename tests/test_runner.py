@@ -6,7 +6,6 @@ import os
 import pytest
 import torch
 
-from onpolicy.algorithms.mappo.trainer import PPOTrainer
 from onpolicy.runner import runner
 from onpolicy.train import main
 from onpolicy.utils.checkpoint import CheckpointError, load_checkpoint
@@ -60,24 +59,12 @@ def test_each_run_keeps_its_own_mujoco_log(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("algorithm", ["mappo", "agentmixer"])
-def test_resume_after_a_crash_continues_exactly(tmp_path, monkeypatch, algorithm):
+def test_resume_after_a_crash_continues_exactly(tmp_path, run_killed_at_update, algorithm):
     argv = ["--env_name", "predator_prey", "--algorithm_name", algorithm, "--num_env_steps", "4000",
             "--save_interval", "2", "--eval_interval", "1", *TINY]
     reference = read_csv(main([*argv, "--runs_dir", str(tmp_path / "ref")])["run_dir"])
 
-    calls = {"n": 0}
-    original = PPOTrainer.train
-
-    def crash_on_third_update(self, buffer):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt("simulated kill")
-        return original(self, buffer)
-
-    monkeypatch.setattr(PPOTrainer, "train", crash_on_third_update)
-    with pytest.raises(KeyboardInterrupt):
-        main([*argv, "--run_dir", str(tmp_path / "crashed")])
-    monkeypatch.setattr(PPOTrainer, "train", original)
+    run_killed_at_update([*argv, "--run_dir", str(tmp_path / "crashed")], 3)
     assert load_checkpoint(tmp_path / "crashed")["counters"]["env_steps"] == 2000
     main(["--resume", str(tmp_path / "crashed"), "--no-progress_bar"])
     resumed = read_csv(tmp_path / "crashed")

@@ -5,7 +5,6 @@ import shutil
 import numpy as np
 import pytest
 
-from onpolicy.algorithms.mappo.trainer import PPOTrainer
 from onpolicy.config import ConfigError, parse_config
 from onpolicy.envs import make_vec_env
 from onpolicy.envs.vmas import VMASVecEnv
@@ -127,20 +126,9 @@ def test_short_training_run(tmp_path, algorithm):
     assert np.isfinite(summary["eval_episode_return"])
 
 
-def test_killed_run_resumes_repeatably(tmp_path, monkeypatch):
+def test_killed_run_resumes_repeatably(tmp_path, run_killed_at_update):
     argv = [*TINY, "--algorithm_name", "mappo", "--num_env_steps", "480", "--save_interval", "1"]
-    original, calls = PPOTrainer.train, {"n": 0}
-
-    def killed_on_second_update(self, buffer):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt("simulated kill")
-        return original(self, buffer)
-
-    monkeypatch.setattr(PPOTrainer, "train", killed_on_second_update)
-    with pytest.raises(KeyboardInterrupt):
-        main([*argv, "--run_dir", str(tmp_path / "a")])
-    monkeypatch.setattr(PPOTrainer, "train", original)
+    run_killed_at_update([*argv, "--run_dir", str(tmp_path / "a")], 2)
     shutil.copytree(tmp_path / "a", tmp_path / "b")
     for name in ("a", "b"):
         main(["--resume", str(tmp_path / name), "--no-progress_bar"])

@@ -5,9 +5,10 @@
 # usage: bash train_scripts/reproduce_runtime.sh [--scale full|cpu] [--out DIR] [--dry_run] [-- FLAGS...]
 #   full: climbing, predator_prey, halfcheetah_6x1, smax_5_units; 5 timed updates each
 #   cpu:  climbing, predator_prey; 3 timed updates each: ~5 min on one core
-#   both: mappo ippo happo mat mat_dec armappo ail agentmixer; FLAGS go to every run (throughput.py --extra)
-# Writes DIR/throughput.md (the benchmark's markdown table), DIR/throughput.log (also a JSON line per
-# run) and DIR/COMMAND.txt. The paper times SMACv2 10gen_zerg, which needs StarCraft II; here SMAX stands in.
+#   both: mappo ippo happo mat mat_dec armappo ail agentmixer, and maven on the discrete-action tasks
+#         (it has no continuous actions: no MuJoCo row); FLAGS go to every run (throughput.py --extra)
+# Writes DIR/throughput.md (the benchmark's markdown table), DIR/throughput.log and DIR/throughput_maven.log
+# (also a JSON line per run) and DIR/COMMAND.txt. The paper times SMACv2 10gen_zerg, which needs StarCraft II; here SMAX stands in.
 # Paper: AgentMixer costs more than MAPPO (the Policy Modifier's extra forward and backward passes).
 set -euo pipefail
 source "$(dirname "$0")/reproduce_lib.sh"
@@ -16,28 +17,39 @@ parse_reproduce_args runtime "$@"
 ALGORITHMS=(mappo ippo happo mat mat_dec armappo ail agentmixer)
 if [[ $scale == full ]]; then
   TASKS=(climbing predator_prey halfcheetah_6x1 smax_5_units); UPDATES=5
+  DISCRETE_TASKS=(climbing predator_prey smax_5_units)
 else
   TASKS=(climbing predator_prey); UPDATES=3
+  DISCRETE_TASKS=("${TASKS[@]}")
   note "cpu scale: the matrix and predator-prey tasks only (no MuJoCo, no SMAX), 3 timed updates per run"
 fi
 
-grid() {
-  local cmd=("$PYTHON" benchmarks/throughput.py --algorithms "${ALGORITHMS[@]}" --tasks "${TASKS[@]}"
-             --updates "$UPDATES")
+benchmark() {  # benchmark LOG ALGORITHMS... -- TASKS...
+  local log="$1"; shift
+  local cmd=("$PYTHON" benchmarks/throughput.py --algorithms)
+  while [[ $1 != -- ]]; do cmd+=("$1"); shift; done
+  shift
+  cmd+=(--tasks "$@" --updates "$UPDATES")
   ((${#extra_flags[@]} == 0)) || cmd+=(--extra "${extra_flags[@]}")  # --extra takes the rest of the line
-  run_logged "$out/throughput.log" "${cmd[@]}"
+  run_logged "$log" "${cmd[@]}"
+}
+
+grid() {
+  benchmark "$out/throughput.log" "${ALGORITHMS[@]}" -- "${TASKS[@]}"
+  benchmark "$out/throughput_maven.log" maven -- "${DISCRETE_TASKS[@]}"
 }
 
 report() {  # the markdown table is the block of |-lines the benchmark prints last
   [[ $mode == check ]] && return 0
-  echo "+ grep '^|' $out/throughput.log > $out/throughput.md"
+  echo "+ grep '^|' $out/throughput.log $out/throughput_maven.log > $out/throughput.md"
   [[ $mode == run ]] || return 0
   {
     echo "Training env steps/s from benchmarks/throughput.py ($UPDATES timed updates after a warm-up; $(hostname)," \
          "$(nproc) CPUs; any extra flags are in COMMAND.txt). Run time for N env steps ≈ N / (train steps/s)."
     echo
     grep '^|' "$out/throughput.log"
-  } >"$out/throughput.md" || failures+=("no markdown table in $out/throughput.log")
+    grep '^| [a-z]' "$out/throughput_maven.log" | grep -v '^| task '  # its rows, without a second header
+  } >"$out/throughput.md" || failures+=("no markdown table in $out/throughput.log or throughput_maven.log")
 }
 
 reproduce
