@@ -85,6 +85,12 @@ def measure(task: str, algo: str, updates: int, threads: int, extra: list[str]) 
     return measured_row(cfg, task, updates)
 
 
+def markdown_row(r: dict) -> str:
+    """A measured_row as a line of results/throughput.md's table."""
+    return (f"| {r['task']} | {r['algorithm']} | {r['envs']} × {r['episode_length']} | {r['ppo_epoch']} | "
+            f"{r['train_steps_per_s']} | {r['raw_env_steps_per_s']} | {r['train_over_raw']} | {r['peak_rss_mib']} |")
+
+
 def measured_row(cfg, task: str, updates: int) -> dict:
     """Training and raw env steps/s of the run `cfg` and this process's peak RSS, as a table row."""
     row = {"task": task, "algorithm": cfg.algorithm_name, "envs": cfg.n_rollout_threads,
@@ -121,8 +127,7 @@ def main(argv=None) -> list[dict]:
     print("\n| task | algorithm | envs × T | epochs | train steps/s | raw env steps/s | train/raw | peak RSS MiB |")
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['task']} | {r['algorithm']} | {r['envs']} × {r['episode_length']} | {r['ppo_epoch']} | "
-              f"{r['train_steps_per_s']} | {r['raw_env_steps_per_s']} | {r['train_over_raw']} | {r['peak_rss_mib']} |")
+        print(markdown_row(r))
     return rows
 
 

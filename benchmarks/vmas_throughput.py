@@ -20,7 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from throughput import measured_row  # noqa: E402
+from throughput import markdown_row, measured_row  # noqa: E402
 
 from onpolicy.config import parse_config  # noqa: E402
 
@@ -52,8 +52,7 @@ def main(argv=None) -> list[dict]:
                                         args.updates, args.threads).result())
                 print(json.dumps(rows[-1]), flush=True)
     for r in rows:
-        print(f"| {r['task']} | {r['algorithm']} | {r['envs']} × {r['episode_length']} | {r['ppo_epoch']} | "
-              f"{r['train_steps_per_s']} | {r['raw_env_steps_per_s']} | {r['train_over_raw']} | {r['peak_rss_mib']} |")
+        print(markdown_row(r))
     return rows
 
 
