@@ -2,16 +2,25 @@
 
     python benchmarks/throughput.py                       # MAPPO on climbing and predator-prey
     python benchmarks/throughput.py --algorithms mappo agentmixer ail --updates 3
+    python benchmarks/throughput.py --builds 3885073 . --repeats 3 --algorithms agentmixer
 
 Each task runs `--updates` PPO updates (after one warm-up update) with evaluation and
 checkpointing off, each in its own process, and reports training steps/s next to the raw vectorized env's
 random-action steps/s at the same number of envs.
+
+`--builds A B ...` compares builds of this repository (a git revision, checked out into a temporary
+worktree, or a directory holding a checkout; `.` is the working tree) in one run: every row is
+measured `--repeats` times per build by that build's own benchmarks/throughput.py, the builds taking
+turns (A B, then B A, ...), so a speed-up is a ratio of measurements taken side by side, never of two
+runs at different times. Flags in `--extra` go to every build: pin any default the builds disagree on.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import resource
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -102,14 +111,82 @@ def measured_row(cfg, task: str, updates: int) -> dict:
     return row
 
 
+def checkout(build: str, workdir: Path) -> Path:
+    """A directory holding `build`: itself if it is one, else a detached worktree of that revision."""
+    if Path(build).is_dir():
+        return Path(build).resolve()
+    repo = Path(__file__).resolve().parent.parent
+    rev = subprocess.run(["git", "-C", str(repo), "rev-parse", "--verify", f"{build}^{{commit}}"],
+                         capture_output=True, text=True)
+    if rev.returncode:
+        sys.exit(f"error: build {build!r} is neither a directory nor a git revision of {repo}")
+    tree = workdir / rev.stdout.strip()[:12]
+    if not tree.exists():
+        subprocess.run(["git", "-C", str(repo), "worktree", "add", "--detach", str(tree), rev.stdout.strip()],
+                       check=True, capture_output=True)
+    return tree
+
+
+def measure_build(tree: Path, task: str, algo: str, args) -> dict:
+    """One row measured by the build in `tree` (its own benchmark script, its own code)."""
+    cmd = [sys.executable, str(tree / "benchmarks" / "throughput.py"), "--tasks", task, "--algorithms", algo,
+           "--updates", str(args.updates), "--threads", str(args.threads), "--extra", *args.extra]
+    done = subprocess.run(cmd, cwd=tree, capture_output=True, text=True)
+    rows = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode or not rows:
+        sys.exit(f"error: {tree}: {' '.join(cmd)} failed:\n{done.stderr[-2000:]}")
+    return rows[0]
+
+
+def compare_builds(args) -> list[dict]:
+    """Alternating measurements of every row on every build; prints medians and the speed-up."""
+    with tempfile.TemporaryDirectory() as workdir:
+        trees = [checkout(b, Path(workdir)) for b in args.builds]
+        try:
+            results = []
+            for task in args.tasks:
+                for algo in args.algorithms:
+                    fps: dict[str, list[float]] = {b: [] for b in args.builds}
+                    for repeat in range(args.repeats):
+                        turn = list(zip(args.builds, trees))
+                        for build, tree in (turn if repeat % 2 == 0 else turn[::-1]):
+                            row = measure_build(tree, task, algo, args)
+                            fps[build].append(row["train_steps_per_s"])
+                            print(json.dumps({"build": build, **row}), flush=True)
+                    results.append({"task": task, "algorithm": algo, "fps": fps})
+        finally:
+            for tree in trees:
+                if Path(workdir) in tree.parents:
+                    subprocess.run(["git", "worktree", "remove", "--force", str(tree)], capture_output=True,
+                                   cwd=Path(__file__).resolve().parent.parent)
+    first = args.builds[0]
+    header = " | ".join(f"{b} steps/s" for b in args.builds)
+    print(f"\nmedian of {args.repeats} alternating runs per build; speed-up = median / median of {first}")
+    print(f"| task | algorithm | {header} | " + " | ".join(f"{b} / {first}" for b in args.builds[1:]) + " |")
+    print("|---|---|" + "---|" * (2 * len(args.builds) - 1))
+    for r in results:
+        medians = {b: statistics.median(v) for b, v in r["fps"].items()}
+        ratios = " | ".join(f"{medians[b] / medians[first]:.2f}×" for b in args.builds[1:])
+        print(f"| {r['task']} | {r['algorithm']} | " + " | ".join(f"{medians[b]:.0f}" for b in args.builds)
+              + f" | {ratios} |")
+    return results
+
+
 def main(argv=None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--algorithms", nargs="+", default=["mappo"])
     parser.add_argument("--tasks", nargs="+", default=["climbing", "predator_prey"], choices=list(TASKS))
     parser.add_argument("--updates", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1, help="--n_training_threads")
+    parser.add_argument("--builds", nargs="+", metavar="BUILD",
+                        help="compare these builds (git revisions or checkout directories; . = this tree)")
+    parser.add_argument("--repeats", type=int, default=3, help="measurements per build and row with --builds")
     parser.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="flags passed to every run")
     args = parser.parse_args(argv)
+    if args.builds:
+        if len(args.builds) < 2:
+            parser.error(f"--builds needs at least two builds to compare, got {args.builds}")
+        return compare_builds(args)
     for task in args.tasks:  # bad flags fail before the first measurement, not after an hour of them
         for algo in args.algorithms:
             try:

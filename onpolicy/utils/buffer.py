@@ -142,6 +142,12 @@ class RolloutBuffer:
             raise ValueError(f"num_mini_batch={num_mini_batch} exceeds the {n_chunks} chunks of "
                              f"length {L} in a rollout of {T} steps × {E} envs")
         order = torch.randperm(n_chunks, generator=generator).to(self.obs.device)
+        if num_mini_batch == 1 and L == 1:
+            # One minibatch of single steps is the whole rollout, and every loss is a mean over it:
+            # its order cannot change an update, so hand out views instead of a shuffled copy. The
+            # permutation is still drawn: the generator's stream (HAPPO's agent orders) stays the same.
+            yield self.all_steps(advantages)
+            return
         starts = (order // E) * L  # chunk c covers steps [starts, starts+L) of env c % E
         envs = order % E
         time_index = starts.unsqueeze(0) + torch.arange(L, device=self.obs.device).unsqueeze(1)  # (L, C)
@@ -161,6 +167,18 @@ class RolloutBuffer:
                 rnn_critic=self.rnn_critic[starts[sel], envs[sel]],
                 extras={name: seq(value) for name, value in self.extras.items()},
             )
+
+    def all_steps(self, advantages: torch.Tensor) -> Batch:
+        """Every step of the rollout as one Batch of length-1 chunks (L = 1, B = T·E), as views."""
+        T, E = self.T, self.E
+        steps = lambda x: x[:T].reshape(1, T * E, *x.shape[2:])  # noqa: E731  (1, T·E, N, ·)
+        return Batch(obs=steps(self.obs), state=steps(self.state),
+                     avail=steps(self.avail) if self.avail is not None else None,
+                     actions=steps(self.actions), old_log_probs=steps(self.log_probs),
+                     value_preds=steps(self.value_preds), returns=steps(self.returns),
+                     advantages=steps(advantages), masks=steps(self.masks), active_masks=steps(self.active_masks),
+                     rnn_actor=steps(self.rnn_actor)[0], rnn_critic=steps(self.rnn_critic)[0],
+                     extras={name: steps(value) for name, value in self.extras.items()})
 
     def carry_state(self) -> dict[str, torch.Tensor]:
         """Index-0 tensors a resumed run needs to continue exactly where it stopped."""

@@ -21,6 +21,55 @@ def feature_layer(in_dim: int, out_dim: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(in_dim, out_dim), nn.ReLU(), nn.LayerNorm(out_dim))
 
 
+# Hidden values per block of a ColumnMLP on a CPU (2 MiB of float32): a block stays in cache between
+# the matmul that writes it and the ones that read it.
+CPU_BLOCK_FLOATS = 1 << 19
+
+
+class ColumnMLP(torch.autograd.Function):
+    """Y = W2 · relu(W1 · X + b1) + b2 for the columns of X (Din, M) -> Y (Dout, M).
+
+    The same function as nn.Linear(Din, H) -> ReLU -> nn.Linear(H, Dout) on the rows of X^T, computed
+    differently because the PM's two MLPs are memory-bound: their hidden layers have M·H values
+    (20 M for the agent-axis MLP at the paper's sizes) and autograd would write and re-read them
+    about ten times. Here the hidden layer is made in cache-sized blocks of columns and recomputed in
+    the backward pass instead of stored, and every product is a 2-D matmul.
+    """
+
+    @staticmethod
+    def forward(ctx, columns, w1, b1, w2, b2):
+        block = max(1, CPU_BLOCK_FLOATS // w1.shape[0]) if columns.device.type == "cpu" else columns.shape[1]
+        out = columns.new_empty(w2.shape[0], columns.shape[1])
+        for start in range(0, columns.shape[1], block):
+            hidden = torch.addmm(b1[:, None], w1, columns[:, start:start + block]).relu_()
+            torch.addmm(b2[:, None], w2, hidden, out=out[:, start:start + block])
+        ctx.save_for_backward(columns, w1, b1, w2)
+        ctx.block = block
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        columns, w1, b1, w2 = ctx.saved_tensors
+        grad_columns = torch.empty_like(columns)
+        grad_w1, grad_b1, grad_w2 = torch.zeros_like(w1), torch.zeros_like(b1), torch.zeros_like(w2)
+        for start in range(0, columns.shape[1], ctx.block):
+            x_block = columns[:, start:start + ctx.block]
+            g_block = grad_out[:, start:start + ctx.block]
+            hidden = torch.addmm(b1[:, None], w1, x_block).relu_()
+            grad_w2.addmm_(g_block, hidden.t())
+            grad_hidden = (w2.t() @ g_block).mul_(hidden > 0)
+            grad_w1.addmm_(grad_hidden, x_block.t())
+            grad_b1 += grad_hidden.sum(1)
+            torch.mm(w1.t(), grad_hidden, out=grad_columns[:, start:start + ctx.block])
+        return grad_columns, grad_w1, grad_b1, grad_w2, grad_out.sum(1)
+
+
+def column_mlp(columns: torch.Tensor, mlp: nn.Sequential) -> torch.Tensor:
+    """ColumnMLP with the parameters of `mlp` = Sequential(Linear, ReLU, Linear): (Din, M) -> (Dout, M)."""
+    first, last = mlp[0], mlp[2]
+    return ColumnMLP.apply(columns, first.weight, first.bias, last.weight, last.bias)
+
+
 class AgentMixing(nn.Module):
     """MLP-mixer token mixing: an MLP over the agent axis, shared by all channels."""
 
@@ -31,9 +80,10 @@ class AgentMixing(nn.Module):
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         """tokens (B, N, C) -> (B, N, C)."""
-        # Transpose so the Linear layers act on the agent axis, one channel at a time.
-        mixed = self.mlp(self.norm(tokens).transpose(1, 2)).transpose(1, 2)
-        return tokens + mixed
+        B, N, C = tokens.shape
+        # Columns are (sample, channel) pairs: the MLP runs along the agent axis of each.
+        columns = self.norm(tokens).transpose(0, 1).reshape(N, B * C)
+        return tokens + column_mlp(columns, self.mlp).view(N, B, C).transpose(0, 1)
 
 
 class HypernetAgentMixing(nn.Module):
@@ -94,7 +144,8 @@ class ChannelMixing(nn.Module):
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         """tokens (B, N, C) -> (B, N, C)."""
-        return tokens + self.mlp(self.norm(tokens))
+        rows = self.norm(tokens).reshape(-1, tokens.shape[-1])  # one row per (sample, agent)
+        return tokens + column_mlp(rows.t(), self.mlp).t().view(tokens.shape)
 
 
 class MixerBlock(nn.Module):

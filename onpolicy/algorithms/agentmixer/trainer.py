@@ -38,5 +38,5 @@ class AgentMixerTrainer(PPOTrainer):
         log_ratio = ((result.log_probs - batch.old_log_probs) * batch.active_masks).sum(dim=2, keepdim=True)
         ratio = torch.exp(log_ratio).expand_as(batch.advantages)
         loss = masked_mean(clipped_surrogate(ratio, batch.advantages, self.cfg.clip_param), batch.active_masks)
-        return loss, {"joint_ratio": ratio.mean().item(), "approx_kl": -log_ratio.mean().item(),
+        return loss, {"joint_ratio": ratio.mean(), "approx_kl": -log_ratio.mean(),
                       "temperature": self.policy.temperature}

@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from onpolicy.algorithms.mappo.trainer import PPOTrainer, make_adam
+from onpolicy.algorithms.utils.metrics import MetricMeans
 from onpolicy.algorithms.utils.ppo import masked_mean
 from onpolicy.utils.buffer import RolloutBuffer
 
@@ -32,7 +33,7 @@ class AILTrainer(PPOTrainer):
     def distill(self, buffer: RolloutBuffer) -> dict[str, float]:
         """bc_epochs passes minimising KL(π_E(·|s) ‖ π_i(·|o_i)) or the NLL of the expert's mode."""
         cfg, policy, opt = self.cfg, self.policy, self.other_optimizers["students"]
-        losses = []
+        losses = MetricMeans()
         for _ in range(cfg.bc_epochs):
             for batch in buffer.minibatches(cfg.num_mini_batch, self.chunk_length(), buffer.advantages,
                                             self.generator):
@@ -48,5 +49,5 @@ class AILTrainer(PPOTrainer):
                 loss.backward()
                 nn.utils.clip_grad_norm_(policy.actor.parameters(), cfg.max_grad_norm)
                 opt.step()
-                losses.append(loss.item())
-        return {"distill_loss": sum(losses) / max(len(losses), 1), "beta": policy.beta}
+                losses.add({"distill_loss": loss})
+        return {**losses.means(), "beta": policy.beta}

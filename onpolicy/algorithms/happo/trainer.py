@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from onpolicy.algorithms.mappo.trainer import PPOTrainer, make_adam
+from onpolicy.algorithms.utils.metrics import mean_of
 from onpolicy.algorithms.utils.ppo import clipped_surrogate, masked_mean, normalize_advantages
 from onpolicy.utils.buffer import Batch, RolloutBuffer
 
@@ -29,10 +30,6 @@ def rollout_batch(buffer: RolloutBuffer, advantages: torch.Tensor) -> Batch:
                  actions=b.actions, old_log_probs=b.log_probs, value_preds=b.value_preds[:-1],
                  returns=b.returns, advantages=advantages, masks=b.masks[:-1], active_masks=b.active_masks[:-1],
                  rnn_actor=b.rnn_actor[0], rnn_critic=b.rnn_critic[0])
-
-
-def average(records: list[dict[str, float]]) -> dict[str, float]:
-    return {k: sum(r[k] for r in records) / len(records) for k in records[0]}
 
 
 class HAPPOTrainer(PPOTrainer):
@@ -58,10 +55,9 @@ class HAPPOTrainer(PPOTrainer):
         for agent in order:
             agent_metrics.append(self.train_agent(buffer, agent, advantages, factor))
             factor = factor * self.rollout_ratio(buffer, agent)
-        metrics = average(agent_metrics)
-        metrics["joint_ratio"] = factor.mean().item()
-        metrics.update(self.train_critic(buffer, advantages))
-        return metrics
+        metrics = {**mean_of(agent_metrics, read=False), "joint_ratio": factor.mean(),
+                   **self.train_critic(buffer, advantages)}
+        return mean_of([metrics])  # the only read of this update's metrics
 
     def train_agent(self, buffer: RolloutBuffer, agent: int, advantages: torch.Tensor,
                     factor: torch.Tensor) -> dict[str, float]:
@@ -69,14 +65,14 @@ class HAPPOTrainer(PPOTrainer):
         active = buffer.active_masks[:-1, :, agent]
         mean = masked_mean(factor[:, :, 0], active)
         std = masked_mean((factor[:, :, 0] - mean) ** 2, active).sqrt()
-        stats = {"factor_mean": mean.item(), "factor_std": std.item()}
+        stats = {"factor_mean": mean, "factor_std": std}
         # M > 0, so M·min(r·A, clip(r)·A) = min(r·MA, clip(r)·MA): PPO-clip on the corrected advantage.
         corrected = advantages * factor
         records = []
         for _ in range(self.cfg.ppo_epoch):
             for batch in buffer.minibatches(self.cfg.num_mini_batch, self.chunk_length(), corrected, self.generator):
                 records.append(self.update_agent(batch, agent))
-        return {**average(records), **stats}
+        return {**mean_of(records, read=False), **stats}
 
     def update_agent(self, batch: Batch, agent: int) -> dict[str, float]:
         """One PPO-clip step of `agent`'s actor on a Batch (L, B, N, ·) whose advantages carry the factor."""
@@ -92,8 +88,8 @@ class HAPPOTrainer(PPOTrainer):
         params = [p for group in optimizer.param_groups for p in group["params"]]
         grad_norm = nn.utils.clip_grad_norm_(params, self.cfg.max_grad_norm)
         optimizer.step()
-        return {"policy_loss": policy_loss.item(), "entropy": entropy.item(), "actor_grad_norm": grad_norm.item(),
-                "ratio": masked_mean(ratio, active).item(), "approx_kl": masked_mean(-log_ratio, active).item()}
+        return {"policy_loss": policy_loss, "entropy": entropy, "actor_grad_norm": grad_norm,
+                "ratio": masked_mean(ratio, active), "approx_kl": masked_mean(-log_ratio, active)}
 
     @torch.no_grad()
     def rollout_ratio(self, buffer: RolloutBuffer, agent: int) -> torch.Tensor:
@@ -111,4 +107,4 @@ class HAPPOTrainer(PPOTrainer):
             for batch in buffer.minibatches(cfg.num_mini_batch, self.chunk_length(), advantages, self.generator):
                 values, _ = critic(self.policy.critic_input(batch.obs, batch.state), batch.rnn_critic, batch.masks)
                 records.append(self.critic_step(batch, values))
-        return average(records)
+        return mean_of(records, read=False)

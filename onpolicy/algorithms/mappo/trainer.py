@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from onpolicy.algorithms.utils.metrics import MetricMeans
 from onpolicy.algorithms.utils.ppo import clipped_surrogate, masked_mean, normalize_advantages, value_loss
 from onpolicy.algorithms.utils.valuenorm import ValueNorm
 from onpolicy.utils.buffer import Batch, RolloutBuffer
@@ -44,24 +45,22 @@ class PPOTrainer:
         """PPO-clip on each agent's own ratio π_i(a_i)/π_i,old(a_i) (MAPPO)."""
         ratio = torch.exp(result.log_probs - batch.old_log_probs)
         loss = masked_mean(clipped_surrogate(ratio, batch.advantages, self.cfg.clip_param), batch.active_masks)
-        return loss, {"ratio": masked_mean(ratio, batch.active_masks).item(),
-                      "approx_kl": masked_mean(batch.old_log_probs - result.log_probs, batch.active_masks).item()}
+        return loss, {"ratio": masked_mean(ratio, batch.active_masks),
+                      "approx_kl": masked_mean(batch.old_log_probs - result.log_probs, batch.active_masks)}
 
     # -- training ------------------------------------------------------------------------
     def train(self, buffer: RolloutBuffer) -> dict[str, float]:
         """ppo_epoch passes over the rollout in num_mini_batch minibatches; returns mean metrics."""
         cfg = self.cfg
         advantages = normalize_advantages(buffer.advantages, buffer.active_masks[:-1], self.per_agent_advantages)
-        totals: dict[str, float] = {}
-        n = 0
+        metrics = MetricMeans()
         for _ in range(cfg.ppo_epoch):
             for batch in buffer.minibatches(cfg.num_mini_batch, self.chunk_length(), advantages, self.generator):
-                for k, v in self.update(batch).items():
-                    totals[k] = totals.get(k, 0.0) + v
-                n += 1
-        return {k: v / n for k, v in totals.items()}
+                metrics.add(self.update(batch))
+        return metrics.means()
 
-    def update(self, batch: Batch) -> dict[str, float]:
+    def update(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """One minibatch step; metrics as 0-dim tensors (read once per update by `train`)."""
         cfg = self.cfg
         result = self.policy.evaluate(batch)
         policy_loss, metrics = self.actor_loss(batch, result)
@@ -72,10 +71,10 @@ class PPOTrainer:
         metrics.update(self.step_actor_optimizers())
 
         metrics.update(self.critic_step(batch, result.values))
-        metrics.update(policy_loss=policy_loss.item(), entropy=entropy.item())
+        metrics.update(policy_loss=policy_loss, entropy=entropy)
         return metrics
 
-    def critic_step(self, batch: Batch, values: torch.Tensor) -> dict[str, float]:
+    def critic_step(self, batch: Batch, values: torch.Tensor) -> dict[str, torch.Tensor]:
         """One step of the (clipped, Huber, ValueNorm-targeted) value loss on critic outputs (L, B, N, 1)."""
         cfg = self.cfg
         v_loss = value_loss(values, batch.value_preds, batch.returns, batch.active_masks, cfg, self.value_norm)
@@ -83,14 +82,14 @@ class PPOTrainer:
         (v_loss * cfg.value_loss_coef).backward()
         grad_norm = nn.utils.clip_grad_norm_(self.policy.critic.parameters(), cfg.max_grad_norm)
         self.critic_optimizer.step()
-        return {"value_loss": v_loss.item(), "critic_grad_norm": grad_norm.item()}
+        return {"value_loss": v_loss, "critic_grad_norm": grad_norm}
 
-    def step_actor_optimizers(self) -> dict[str, float]:
+    def step_actor_optimizers(self) -> dict[str, torch.Tensor]:
         """Clip each optimizer's gradients separately and step it; report the norms."""
         norms = {}
         for name, opt in self.actor_optimizers.items():
             params = [p for group in opt.param_groups for p in group["params"]]
-            norms[f"{name}_grad_norm"] = nn.utils.clip_grad_norm_(params, self.cfg.max_grad_norm).item()
+            norms[f"{name}_grad_norm"] = nn.utils.clip_grad_norm_(params, self.cfg.max_grad_norm)
             opt.step()
         return norms
 

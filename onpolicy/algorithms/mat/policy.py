@@ -19,7 +19,10 @@ MLPs of width `n_embd`, one for all agents or one per agent as `--share_policy` 
 """
 from __future__ import annotations
 
+import math
+
 import torch
+import torch.nn.functional as F
 from gymnasium import spaces
 from torch import nn
 
@@ -43,18 +46,54 @@ def causal_mask(n_agents: int, device) -> torch.Tensor:
     return torch.ones(n_agents, n_agents, dtype=torch.bool, device=device).triu(diagonal=1)
 
 
+class AgentAttention(nn.Module):
+    """Multi-head attention over the agent axis: nn.MultiheadAttention's function and parameters.
+
+    The same parameters (in_proj_weight, in_proj_bias, out_proj) and the same arithmetic as
+    nn.MultiheadAttention(batch_first=True) without dropout, computed with plain matmuls: over
+    sequences of a few agents, the fused attention kernels spend most of their time on layout
+    copies and zero-filled gradient buffers for (B, heads, N, d) tensors.
+    """
+
+    def __init__(self, n_embd: int, n_head: int):
+        super().__init__()
+        self.n_head = n_head
+        self.in_proj_weight = nn.Parameter(torch.empty(3 * n_embd, n_embd))
+        self.in_proj_bias = nn.Parameter(torch.zeros(3 * n_embd))
+        self.out_proj = nn.Linear(n_embd, n_embd)
+        nn.init.xavier_uniform_(self.in_proj_weight)  # nn.MultiheadAttention's initialisation
+        nn.init.zeros_(self.out_proj.bias)
+
+    def forward(self, query: torch.Tensor, key_value: torch.Tensor, mask: torch.Tensor | None = None):
+        """query (M, Nq, E), key_value (M, Nk, E), mask (Nq, Nk) True = may not attend -> (M, Nq, E)."""
+        E = query.shape[-1]
+        w, b = self.in_proj_weight, self.in_proj_bias
+        if query is key_value:
+            q, k, v = F.linear(query, w, b).chunk(3, dim=-1)
+        else:
+            q = F.linear(query, w[:E], b[:E])
+            k, v = F.linear(key_value, w[E:], b[E:]).chunk(2, dim=-1)
+        heads = lambda x: x.unflatten(-1, (self.n_head, -1)).transpose(1, 2)  # noqa: E731  (M, h, N, d)
+        q, k, v = heads(q), heads(k), heads(v)
+        scores = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])  # (M, h, Nq, Nk)
+        if mask is not None:
+            scores = scores.masked_fill(mask, float("-inf"))
+        attended = (torch.softmax(scores, dim=-1) @ v).transpose(1, 2).flatten(-2)  # (M, Nq, E)
+        return self.out_proj(attended)
+
+
 class EncoderBlock(nn.Module):
     """Self-attention over the agent axis, then a per-agent MLP (post-LayerNorm, as in MAT)."""
 
     def __init__(self, n_embd: int, n_head: int):
         super().__init__()
-        self.attention = nn.MultiheadAttention(n_embd, n_head, batch_first=True)
+        self.attention = AgentAttention(n_embd, n_head)
         self.norm1, self.norm2 = nn.LayerNorm(n_embd), nn.LayerNorm(n_embd)
         self.mlp = feed_forward(n_embd)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(M, N, n_embd) -> (M, N, n_embd)."""
-        x = self.norm1(x + self.attention(x, x, x, need_weights=False)[0])
+        x = self.norm1(x + self.attention(x, x))
         return self.norm2(x + self.mlp(x))
 
 
@@ -68,16 +107,16 @@ class DecoderBlock(nn.Module):
 
     def __init__(self, n_embd: int, n_head: int):
         super().__init__()
-        self.self_attention = nn.MultiheadAttention(n_embd, n_head, batch_first=True)
-        self.cross_attention = nn.MultiheadAttention(n_embd, n_head, batch_first=True)
+        self.self_attention = AgentAttention(n_embd, n_head)
+        self.cross_attention = AgentAttention(n_embd, n_head)
         self.norm1, self.norm2, self.norm3 = nn.LayerNorm(n_embd), nn.LayerNorm(n_embd), nn.LayerNorm(n_embd)
         self.mlp = feed_forward(n_embd)
 
     def forward(self, x: torch.Tensor, encoded: torch.Tensor) -> torch.Tensor:
         """Action tokens x and encoder output (M, N, n_embd) -> (M, N, n_embd)."""
         mask = causal_mask(x.shape[1], x.device)
-        x = self.norm1(x + self.self_attention(x, x, x, attn_mask=mask, need_weights=False)[0])
-        x = self.norm2(encoded + self.cross_attention(encoded, x, x, attn_mask=mask, need_weights=False)[0])
+        x = self.norm1(x + self.self_attention(x, x, mask))
+        x = self.norm2(encoded + self.cross_attention(encoded, x, mask))
         return self.norm3(x + self.mlp(x))
 
 
@@ -109,7 +148,7 @@ def shifted_action_tokens(actions: torch.Tensor, space: spaces.Space) -> torch.T
     one-hot (P = A) for Discrete, the vector itself (P = Da) for Box.
     """
     if isinstance(space, spaces.Discrete):
-        actions = nn.functional.one_hot(actions[..., 0].long(), int(space.n)).to(torch.float32)
+        actions = nn.functional.one_hot(actions[..., 0].long(), int(space.n)).to(actions.dtype)
     start = torch.zeros_like(actions[:, :1])
     flag = torch.zeros_like(actions[..., :1])
     flag[:, 0] = 1.0

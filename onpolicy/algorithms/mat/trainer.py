@@ -33,6 +33,5 @@ class MATTrainer(PPOTrainer):
         grad_norm = nn.utils.clip_grad_norm_(self.policy.parameters(), cfg.max_grad_norm)
         for opt in self.optimizers().values():
             opt.step()
-        metrics.update(grad_norm=grad_norm.item(), policy_loss=policy_loss.item(), value_loss=v_loss.item(),
-                       entropy=entropy.item())
+        metrics.update(grad_norm=grad_norm, policy_loss=policy_loss, value_loss=v_loss, entropy=entropy)
         return metrics

@@ -26,6 +26,7 @@ from torch import nn
 
 from onpolicy.algorithms.maven.policy import Z_KEY, masked_argmax
 from onpolicy.algorithms.utils.distributions import UNAVAILABLE_LOGIT
+from onpolicy.algorithms.utils.metrics import MetricMeans
 from onpolicy.utils.buffer import RolloutBuffer
 
 # Buffer tensors a transition needs: index t and t+1 of the (T+1, ...) ones, t of the (T, ...) ones.
@@ -86,19 +87,16 @@ class MAVENTrainer:
         cfg = self.cfg
         latest = snapshot(buffer)
         data = {k: torch.stack([r[k] for r in (*self.replay, latest)]) for k in latest}  # (K, ...)
-        totals: dict[str, float] = {}
-        n = 0
+        totals = MetricMeans()
         for _ in range(cfg.ppo_epoch):
             for batch in self.minibatches(data):
-                for k, v in self.update(batch).items():
-                    totals[k] = totals.get(k, 0.0) + v
-                n += 1
+                totals.add(self.update(batch))
         self.updates += 1
         if self.updates % cfg.target_update_interval == 0:
             self.policy.sync_targets()
         if self.replay.maxlen:
             self.replay.append(latest)
-        metrics = {k: v / n for k, v in totals.items()}
+        metrics = totals.means()
         metrics.update(epsilon=self.policy.epsilon, replay_rollouts=float(data["z"].shape[0]),
                        target_updates=float(self.updates // cfg.target_update_interval))
         return metrics
@@ -129,7 +127,7 @@ class MAVENTrainer:
             batch["rnn0"] = data["rnn_actor"][r, s, e]
             yield batch
 
-    def update(self, batch: dict[str, torch.Tensor]) -> dict[str, float]:
+    def update(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         cfg, policy = self.cfg, self.policy
         z = batch["z"]  # (L, B, N, K); a transition's next step is in the same episode or masked
         z_steps = torch.cat([z, z[-1:]])  # the z for the L+1 agent steps
@@ -149,10 +147,10 @@ class MAVENTrainer:
         loss.backward()
         grad_norm = nn.utils.clip_grad_norm_(policy.trained_parameters(), cfg.max_grad_norm)
         self.optimizer.step()
-        return {"td_loss": td_loss.item(), "discrim_loss": discrim_loss.item(),
-                "discrim_accuracy": (logits.argmax(-1) == labels).float().mean().item(),
-                "q_taken_mean": chosen.mean().item(), "q_tot_mean": q_tot.mean().item(),
-                "target_mean": targets.mean().item(), "grad_norm": grad_norm.item()}
+        return {"td_loss": td_loss, "discrim_loss": discrim_loss,
+                "discrim_accuracy": (logits.argmax(-1) == labels).float().mean(),
+                "q_taken_mean": chosen.mean(), "q_tot_mean": q_tot.mean(),
+                "target_mean": targets.mean(), "grad_norm": grad_norm}
 
     def targets(self, batch, q, z_steps, hidden0, state, team_z) -> torch.Tensor:
         """TD targets (L, B, 1): double Q picks a_{t+1} with the online Q, the target nets value it."""

@@ -22,7 +22,9 @@ class MaskedCategorical:
         if avail is not None:
             logits = logits.masked_fill(avail == 0, UNAVAILABLE_LOGIT)
         self.logits = logits
-        self.dist = torch.distributions.Categorical(logits=logits)
+        # No argument validation: it checks every logit and reads the answer on the host, a device
+        # sync per rollout step and per minibatch; the logits come from our own networks.
+        self.dist = torch.distributions.Categorical(logits=logits, validate_args=False)
 
     def sample(self) -> torch.Tensor:
         return self.dist.sample().unsqueeze(-1).float()
@@ -46,7 +48,7 @@ class DiagGaussian:
 
     def __init__(self, mean: torch.Tensor, std: torch.Tensor):
         self.mean = mean
-        self.dist = torch.distributions.Normal(mean, std.expand_as(mean))
+        self.dist = torch.distributions.Normal(mean, std.expand_as(mean), validate_args=False)  # as above
 
     def sample(self) -> torch.Tensor:
         return self.dist.sample()
