@@ -27,7 +27,7 @@ import re
 import sys
 from pathlib import Path
 
-from onpolicy.config import ConfigError, parse_config
+from onpolicy.config import ConfigError, config_to_dict, parse_config
 from onpolicy.envs import ENV_NAMES
 from onpolicy.sweep_backends import Job, JobResult, run_local, run_ray
 
@@ -101,6 +101,22 @@ def run_status(run_dir: Path, num_env_steps: int) -> str:
     return "restart" if rows else "fresh"
 
 
+# Config keys that say where or how a run is watched, not what it computes.
+NOT_RESULT_KEYS = {"runs_dir", "progress_bar", "n_training_threads", "n_workers", "vec_env", "cuda", "use_wandb",
+                   "wandb_mode", "wandb_project", "user_name", "use_tensorboard", "log_interval", "save_interval"}
+
+
+def config_mismatch(run_dir: Path, cfg: argparse.Namespace) -> str | None:
+    """How the config.json in run_dir differs from cfg in what it computes, or None where it agrees."""
+    path = run_dir / "config.json"
+    if not path.exists():
+        return None
+    saved, planned = json.loads(path.read_text()), config_to_dict(cfg)
+    differ = [f"{k}={saved.get(k, '(absent)')!r} there, {planned.get(k, '(absent)')!r} here"
+              for k in sorted((set(saved) | set(planned)) - NOT_RESULT_KEYS) if saved.get(k) != planned.get(k)]
+    return "; ".join(differ[:5]) + (f" (+{len(differ) - 5} more)" if len(differ) > 5 else "") if differ else None
+
+
 def training_flags_error(flags: list[str]) -> str | None:
     for token in flags:
         name = token.split("=", 1)[0]
@@ -122,6 +138,10 @@ def plan_run(args: argparse.Namespace, train_flags: list[str], algorithm: str, s
         raise ConfigError(f"{label}: {err}") from None
     run_dir = run_dir_for(args.runs_dir, args.env, cfg.scenario_name, algorithm, args.experiment_name, seed)
     status = run_status(run_dir, cfg.num_env_steps)
+    if status == "finished" and (mismatch := config_mismatch(run_dir, cfg)):
+        # A finished run of another config (older defaults, other flags) must not stand in for this one.
+        raise ConfigError(f"{label}: {run_dir} holds a finished run of another config ({mismatch}); "
+                          "move it away or choose another --experiment_name")
     if status == "resume":  # continues with the run's config.json; the sweep's flags override it
         argv = ["--resume", str(run_dir), *train_flags]
         try:

@@ -80,6 +80,18 @@ def test_finished_runs_are_skipped_and_interrupted_ones_resumed(tmp_path):
     assert run_status(run_dirs[2], 4000) == "resume"
 
 
+def test_a_finished_run_of_another_config_is_refused_not_skipped(tmp_path):
+    argv = ["--algorithms", "mappo", "--env", "matrix", "--seeds", "0", "--runs_dir", str(tmp_path), *TINY]
+    run_dir = tmp_path / "matrix" / "climbing" / "mappo" / "default_seed0"
+    write_progress(run_dir, [1000, 2000])
+    same = ["--env_name", "matrix", "--algorithm_name", "mappo", "--seed", "0", "--runs_dir", str(tmp_path), *TINY]
+    (run_dir / "config.json").write_text(json.dumps(config_to_dict(parse_config([*same, "--no-progress_bar"]))))
+    assert [j.seed for j in plan(argv)[1]] == [0]  # the same config: finished, skipped
+    (run_dir / "config.json").write_text(json.dumps(config_to_dict(parse_config([*same, "--share_policy"]))))
+    with pytest.raises(ConfigError, match=r"finished run of another config \(share_policy=True there, False here"):
+        plan(argv)
+
+
 def test_local_backend_end_to_end(tmp_path, capsys):
     argv = ["--algorithms", "mappo", "--env", "matrix", "--seeds", "0-1", "--runs_dir", str(tmp_path),
             "--max_parallel", "2", *TINY]

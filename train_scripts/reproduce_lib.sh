@@ -174,16 +174,37 @@ write_command_txt() {
 }
 
 # reproduce: validate the whole grid, then run it and the report (or, with --dry_run, print both).
+# run_logs: DIR/run_logs gets every run's progress.csv, config.json and meta.json (never checkpoints):
+# the files to commit, from which the tables and plots can be remade.
+run_logs() {
+  [[ $mode == check ]] && return 0
+  echo "+ copy progress.csv, config.json and meta.json of $out/runs to $out/run_logs"
+  [[ $mode == run ]] || return 0
+  mkdir -p "$out/run_logs"
+  (cd "$out/runs" && find . \( -name progress.csv -o -name config.json -o -name meta.json \) \
+    -exec cp --parents {} "$out/run_logs/" \;)
+}
+
+# restore_run_logs: a fresh clone has DIR/run_logs (committed) but no DIR/runs; copying the logs back
+# lets the sweep see which runs finished (progress.csv at the full budget) and launch only the rest.
+restore_run_logs() {
+  [[ -d $out/run_logs ]] || return 0
+  echo "+ copy the committed logs of $out/run_logs into $out/runs (finished runs are not run again)"
+  [[ $mode == run ]] || return 0
+  mkdir -p "$out/runs" && cp -rn "$out/run_logs/." "$out/runs/"
+}
+
 reproduce() {
   if $dry_run; then
     echo "dry run: $reproduce_name at --scale $scale into $out (nothing is launched or written)"
-    mode=plan; grid; report
+    mode=plan; grid; run_logs; report
     return 0
   fi
+  mode=run; restore_run_logs
   mode=check; grid
   mkdir -p "$out"
   write_command_txt
-  mode=run; grid; report
+  mode=run; grid; run_logs; report
   if ((${#failures[@]})); then
     printf 'FAILED: %s\n' "${failures[@]}" >&2
     exit 1

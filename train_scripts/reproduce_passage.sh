@@ -51,16 +51,6 @@ grid() {
   if $with_maven; then sweep "$main" --algorithms maven --seeds "$SEEDS" "${PASSAGE[@]}" "${MAVEN_BUDGET[@]}"; fi
 }
 
-# run_logs: DIR/run_logs holds every run's progress.csv, config.json and meta.json (never checkpoints).
-run_logs() {
-  [[ $mode == check ]] && return 0
-  echo "+ copy progress.csv, config.json and meta.json of $out/runs to $out/run_logs"
-  [[ $mode == run ]] || return 0
-  mkdir -p "$out/run_logs"
-  (cd "$out/runs" && find . \( -name progress.csv -o -name config.json -o -name meta.json \) \
-    -exec cp --parents {} "$out/run_logs/" \;)
-}
-
 report() {
   local methods=() algorithm
   for algorithm in "${ALGORITHMS[@]}"; do methods+=("$algorithm:$main"); done
@@ -74,7 +64,6 @@ report() {
   curves curves_training "${methods[*]}" --label_experiment --metric training_expected_return
   curves curves_corr "agentmixer:$main agentmixer:$corr" --label_experiment --metric decentralized_return
   if $with_maven; then curves curves_maven "maven:$main" --metric decentralized_return; fi
-  run_logs
 }
 
 reproduce
