@@ -30,7 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
 
 from onpolicy.config import ConfigError, env_kwargs, parse_config  # noqa: E402
 from onpolicy.envs import make_vec_env  # noqa: E402
@@ -115,14 +116,13 @@ def checkout(build: str, workdir: Path) -> Path:
     """A directory holding `build`: itself if it is one, else a detached worktree of that revision."""
     if Path(build).is_dir():
         return Path(build).resolve()
-    repo = Path(__file__).resolve().parent.parent
-    rev = subprocess.run(["git", "-C", str(repo), "rev-parse", "--verify", f"{build}^{{commit}}"],
+    rev = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--verify", f"{build}^{{commit}}"],
                          capture_output=True, text=True)
     if rev.returncode:
-        sys.exit(f"error: build {build!r} is neither a directory nor a git revision of {repo}")
+        sys.exit(f"error: build {build!r} is neither a directory nor a git revision of {REPO}")
     tree = workdir / rev.stdout.strip()[:12]
     if not tree.exists():
-        subprocess.run(["git", "-C", str(repo), "worktree", "add", "--detach", str(tree), rev.stdout.strip()],
+        subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", str(tree), rev.stdout.strip()],
                        check=True, capture_output=True)
     return tree
 
@@ -157,8 +157,8 @@ def compare_builds(args) -> list[dict]:
         finally:
             for tree in trees:
                 if Path(workdir) in tree.parents:
-                    subprocess.run(["git", "worktree", "remove", "--force", str(tree)], capture_output=True,
-                                   cwd=Path(__file__).resolve().parent.parent)
+                    subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(tree)],
+                                   capture_output=True)
     first = args.builds[0]
     header = " | ".join(f"{b} steps/s" for b in args.builds)
     print(f"\nmedian of {args.repeats} alternating runs per build; speed-up = median / median of {first}")

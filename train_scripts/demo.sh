@@ -2,7 +2,7 @@
 # The main demo: AgentMixer vs MAPPO on the Climbing matrix game at the paper's settings
 # (200k env steps, 50 threads × 200 steps), 3 seeds each, plus AgentMixer with a correlation
 # device for its Policy Modifier (--pm_noise_dim 4 --mixer_lr 5e-3, see README), then a table.
-# About 25 minutes on 2 cores (GRU actors and critics, the authors' setting, are the default).  usage: bash train_scripts/demo.sh [extra training flags]
+# About 20 minutes on 2 cores (GRU actors and critics, the authors' setting, are the default).  usage: bash train_scripts/demo.sh [extra training flags]
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 out="${DEMO_DIR:-runs/demo}"

@@ -173,7 +173,6 @@ write_command_txt() {
   } >>"$out/COMMAND.txt"
 }
 
-# reproduce: validate the whole grid, then run it and the report (or, with --dry_run, print both).
 # run_logs: DIR/run_logs gets every run's progress.csv, config.json and meta.json (never checkpoints):
 # the files to commit, from which the tables and plots can be remade.
 run_logs() {
@@ -194,10 +193,11 @@ restore_run_logs() {
   mkdir -p "$out/runs" && cp -rn "$out/run_logs/." "$out/runs/"
 }
 
+# reproduce: validate the whole grid, then run it and the report (or, with --dry_run, print both).
 reproduce() {
   if $dry_run; then
     echo "dry run: $reproduce_name at --scale $scale into $out (nothing is launched or written)"
-    mode=plan; grid; run_logs; report
+    mode=plan; restore_run_logs; grid; run_logs; report
     return 0
   fi
   mode=run; restore_run_logs

@@ -141,13 +141,14 @@ class RolloutBuffer:
         if n_chunks < num_mini_batch:
             raise ValueError(f"num_mini_batch={num_mini_batch} exceeds the {n_chunks} chunks of "
                              f"length {L} in a rollout of {T} steps × {E} envs")
-        order = torch.randperm(n_chunks, generator=generator).to(self.obs.device)
+        order = torch.randperm(n_chunks, generator=generator)
         if num_mini_batch == 1 and L == 1:
             # One minibatch of single steps is the whole rollout, and every loss is a mean over it:
             # its order cannot change an update, so hand out views instead of a shuffled copy. The
             # permutation is still drawn: the generator's stream (HAPPO's agent orders) stays the same.
             yield self.all_steps(advantages)
             return
+        order = order.to(self.obs.device)
         starts = (order // E) * L  # chunk c covers steps [starts, starts+L) of env c % E
         envs = order % E
         time_index = starts.unsqueeze(0) + torch.arange(L, device=self.obs.device).unsqueeze(1)  # (L, C)

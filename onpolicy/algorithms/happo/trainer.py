@@ -60,7 +60,7 @@ class HAPPOTrainer(PPOTrainer):
         return mean_of([metrics])  # the only read of this update's metrics
 
     def train_agent(self, buffer: RolloutBuffer, agent: int, advantages: torch.Tensor,
-                    factor: torch.Tensor) -> dict[str, float]:
+                    factor: torch.Tensor) -> dict[str, torch.Tensor]:
         """ppo_epoch × num_mini_batch PPO-clip updates of one actor on advantages (T, E, N, 1) × factor."""
         active = buffer.active_masks[:-1, :, agent]
         mean = masked_mean(factor[:, :, 0], active)
@@ -74,7 +74,7 @@ class HAPPOTrainer(PPOTrainer):
                 records.append(self.update_agent(batch, agent))
         return {**mean_of(records, read=False), **stats}
 
-    def update_agent(self, batch: Batch, agent: int) -> dict[str, float]:
+    def update_agent(self, batch: Batch, agent: int) -> dict[str, torch.Tensor]:
         """One PPO-clip step of `agent`'s actor on a Batch (L, B, N, ·) whose advantages carry the factor."""
         log_probs, entropy = self.policy.evaluate_agent(batch, agent)
         active = batch.active_masks[:, :, agent]
@@ -99,7 +99,7 @@ class HAPPOTrainer(PPOTrainer):
         log_ratio = (log_probs - batch.old_log_probs[:, :, agent]) * batch.active_masks[:, :, agent]
         return log_ratio.exp().unsqueeze(2)
 
-    def train_critic(self, buffer: RolloutBuffer, advantages: torch.Tensor) -> dict[str, float]:
+    def train_critic(self, buffer: RolloutBuffer, advantages: torch.Tensor) -> dict[str, torch.Tensor]:
         """MAPPO's critic update: ppo_epoch × num_mini_batch steps of the (clipped, Huber) value loss."""
         cfg, critic = self.cfg, self.policy.critic
         records = []
