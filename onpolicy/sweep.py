@@ -163,8 +163,10 @@ def plan_runs(args: argparse.Namespace, train_flags: list[str]) -> tuple[list[Jo
     if "--progress_bar" not in train_flags and "--no-progress_bar" not in train_flags:
         train_flags = [*train_flags, "--no-progress_bar"]  # tqdm's carriage returns would clutter train.log
     seeds = parse_seeds(args.seeds)
+    # Seed-major: a long sweep stopped part-way has the first seeds of every method, a fair comparison
+    # to read and resume from, not every seed of the first methods and nothing of the others.
     jobs = [plan_run(args, train_flags, algorithm, scenario, seed)
-            for algorithm in args.algorithms for scenario in (args.scenarios or [None]) for seed in seeds]
+            for seed in seeds for scenario in (args.scenarios or [None]) for algorithm in args.algorithms]
     return [j for j in jobs if j.action != "finished"], [j for j in jobs if j.action == "finished"]
 
 

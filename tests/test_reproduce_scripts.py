@@ -15,7 +15,8 @@ SCRIPTS_DIR = Path(__file__).resolve().parent.parent / "train_scripts"
 SCRIPTS = sorted(p.name for p in SCRIPTS_DIR.glob("reproduce_*.sh") if p.name != "reproduce_lib.sh")
 # Runs per sweep of each script's cpu-scale grid, in order (runtime benchmarks instead of sweeping).
 CPU_SWEEP_RUNS = {
-    "reproduce_ail_vs_agentmixer.sh": [9, 9],   # (ail, agentmixer, mappo) x 3 seeds, climbing then predator-prey
+    "reproduce_ail_vs_agentmixer.sh": [9, 9],   # (ail, agentmixer, mappo) x 3 seeds, climbing then predator-prey,
+                                                # in the climbing and predator_prey reproductions' folders
     "reproduce_climbing.sh": [27, 3],           # 9 methods x 3 seeds, then agentmixer corr x 3 seeds
     "reproduce_mujoco.sh": [4],                 # (mappo, agentmixer) x 2 seeds on HalfCheetah 6x1
     "reproduce_passage.sh": [20, 20, 5, 5],     # (agentmixer, ail) x 10 seeds, 4 methods x 5, corr x 5, maven x 5
@@ -50,19 +51,26 @@ def test_cpu_dry_run_prints_the_plan_and_writes_nothing(name, tmp_path):
     assert "dry run:" in result.stdout
     planned = [int(n) for n in re.findall(r"^sweep: (\d+) runs", result.stdout, flags=re.M)]
     assert planned == CPU_SWEEP_RUNS[name]
-    assert result.stdout.count(f"fresh    {out}/runs/") == sum(planned)
+    runs_dirs = [f"{tmp_path}/climbing/runs/", f"{tmp_path}/predator_prey/runs/"] \
+        if name == "reproduce_ail_vs_agentmixer.sh" else [f"{out}/runs/"]
+    assert sum(result.stdout.count(f"fresh    {d}") for d in runs_dirs) == sum(planned)
     if name == "reproduce_runtime.sh":
         assert "benchmarks/throughput.py" in result.stdout
     else:
         assert "eval_scripts.make_tables" in result.stdout and "eval_scripts.plot_curves" in result.stdout
-    assert not out.exists(), f"a dry run wrote {sorted(out.rglob('*'))}"
+    assert not any(tmp_path.iterdir()), f"a dry run wrote {sorted(tmp_path.rglob('*'))}"
 
 
-def test_full_dry_run_stacks_one_table_per_penalty(tmp_path):
-    result = run_script("reproduce_predator_prey.sh", "--dry_run", "--scale", "full", "--out", str(tmp_path / "o"))
+@pytest.mark.parametrize("scale, penalties", [("full", ["-1", "0", "-1.5"]), ("paper-cpu", ["-1", "0"])])
+def test_predator_prey_paper_scales_stack_one_table_per_penalty(scale, penalties, tmp_path):
+    result = run_script("reproduce_predator_prey.sh", "--dry_run", "--scale", scale, "--out", str(tmp_path / "o"))
     assert result.returncode == 0, result.stderr
-    assert re.findall(r"^sweep: (\d+) runs", result.stdout, flags=re.M) == ["45", "45", "45"]  # 9 methods x 5 seeds
-    assert "combine table_penalty0 table_penalty-0.5 table_penalty-1 into" in result.stdout
+    # Per penalty: 9 methods x 5 seeds, then AgentMixer with the correlation device x 5 seeds.
+    assert re.findall(r"^sweep: (\d+) runs", result.stdout, flags=re.M) == ["45", "5"] * len(penalties)
+    experiments = re.findall(r"--experiment_name (\S+)", result.stdout)
+    assert experiments == [e for p in penalties for e in (f"paper_penalty{p}", f"paper_corr_penalty{p}")]
+    assert f"combine {' '.join(f'table_penalty{p}' for p in penalties)} into" in result.stdout
+    assert "--candidate agentmixer:paper_penalty-1" in result.stdout
 
 
 @pytest.mark.parametrize("name", SCRIPTS)
@@ -70,6 +78,7 @@ def test_unknown_scale_names_the_valid_ones(name, tmp_path):
     result = run_script(name, "--scale", "gpu", "--out", str(tmp_path / "out"))
     assert result.returncode == 2
     assert "'gpu'" in result.stderr and "full, cpu" in result.stderr
+    assert ("paper-cpu" in result.stderr) == (name == "reproduce_predator_prey.sh")
     assert not (tmp_path / "out").exists()
 
 
@@ -100,3 +109,26 @@ def test_a_script_runs_end_to_end_and_a_rerun_skips_finished_runs(tmp_path):
     again = run_script("reproduce_pm_ablation.sh", "--out", str(out), *tiny, timeout=300)
     assert again.returncode == 0 and again.stdout.count("1 already finished") == 3
     assert (out / "COMMAND.txt").read_text().count("# pm_ablation, --scale cpu") == 2
+
+
+def test_a_script_trains_in_another_reproductions_folder_and_reuses_its_runs(tmp_path):
+    """reproduce_ail_vs_agentmixer.sh reports runs of the climbing and predator_prey reproductions:
+    they go to (and are found in) those folders, with their logs saved there for committing."""
+    out = tmp_path / "ail_vs_agentmixer"
+    tiny = ["--", "--seeds", "1", "--num_env_steps", "1000", "--n_rollout_threads", "10", "--episode_length", "100",
+            "--ppo_epoch", "1", "--eval_episodes", "10"]
+    first = run_script("reproduce_ail_vs_agentmixer.sh", "--out", str(out), *tiny, timeout=400)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    for home, run in (("climbing", "matrix/climbing/ail/full_seed1"),
+                      ("predator_prey", "predator_prey/default/mappo/cpu_penalty-1_seed1")):
+        assert (tmp_path / home / "runs" / run / "checkpoint.pt").exists()
+        assert sorted(p.name for p in (tmp_path / home / "run_logs" / run).iterdir()) == \
+            ["config.json", "meta.json", "progress.csv"]
+    assert not (out / "runs").exists()
+    table = (out / "table.md").read_text()
+    assert table.count("| matrix/climbing |") == 3 and table.count("| predator_prey/default |") == 3
+    # A fresh clone: only the committed logs; the rerun finds every run finished and trains nothing.
+    for home in ("climbing", "predator_prey"):
+        subprocess.run(["rm", "-r", str(tmp_path / home / "runs")], check=True)
+    again = run_script("reproduce_ail_vs_agentmixer.sh", "--out", str(out), *tiny, timeout=400)
+    assert again.returncode == 0 and again.stdout.count("3 already finished") == 2, again.stdout[-3000:]

@@ -45,6 +45,10 @@ def test_grid_is_algorithms_by_scenarios_by_seeds(tmp_path):
     assert len(jobs) == 2 * 2 * 3
     assert {(j.algorithm, j.scenario, j.seed) for j in jobs} == {
         (a, s, k) for a in ("agentmixer", "mappo") for s in ("climbing", "penalty_100") for k in (0, 1, 5)}
+    # Seed-major: every method's first seed runs before any method's second.
+    assert [(j.seed, j.scenario, j.algorithm) for j in jobs[:4]] == [
+        (0, "climbing", "agentmixer"), (0, "climbing", "mappo"), (0, "penalty_100", "agentmixer"),
+        (0, "penalty_100", "mappo")]
     job = next(j for j in jobs if (j.algorithm, j.scenario, j.seed) == ("mappo", "penalty_100", 5))
     assert job.run_dir == str(tmp_path / "matrix" / "penalty_100" / "mappo" / "default_seed5")
     assert job.action == "fresh" and job.num_env_steps == 2000

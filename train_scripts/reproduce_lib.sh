@@ -1,17 +1,17 @@
 # Shared by the paper-reproduction scripts (train_scripts/reproduce_*.sh, one per table/figure).
 # A script defines two functions and hands over to `reproduce`:
-#   grid    the training runs: `sweep EXPERIMENT SWEEP_ARGS...` calls (or `run_step CMD...`)
+#   grid    the training runs: `sweep EXPERIMENT SWEEP_ARGS...` calls (or `sweep_in`, `run_step CMD...`)
 #   report  the outputs: `table`, `curves`, `combine_tables` calls
 #   source "$(dirname "$0")/reproduce_lib.sh"; parse_reproduce_args NAME "$@"; ...; reproduce
-# Every script takes: --scale full|cpu (default cpu), --out DIR (default results/reproduce/NAME), --dry_run,
+# Every script takes: --scale full|cpu (default cpu; a script may add scales of its own), --out DIR (default results/reproduce/NAME), --dry_run,
 # and `-- FLAGS...`, appended to every sweep command line (training flags such as --num_env_steps,
 # or sweep options such as --max_parallel 8 / --backend ray, which override the script's).
 script_file="$(realpath "$0")"
 invoked_from="$PWD"  # --out is relative to where the script was started, not the repo root
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"  # cd to the repo root; PYTHON
 
+# Scales every script has; a script adds its own (SCALES+=(paper-cpu)) before parse_reproduce_args.
 SCALES=(full cpu)
-printf -v valid_scales '%s, ' "${SCALES[@]}"; valid_scales="${valid_scales%, }"
 # Local runs at once at cpu scale (the budgets below assume a 2-core machine); full scale leaves
 # the sweep's default (the CPU count).
 CPU_MAX_PARALLEL=2
@@ -31,6 +31,7 @@ absolute_path() { [[ "$1" == /* ]] && echo "$1" || echo "$invoked_from/$1"; }
 # reproduce_name and reproduce_command (the invocation, shell-quoted, for COMMAND.txt).
 parse_reproduce_args() {
   reproduce_name="$1"; shift
+  local valid_scales; printf -v valid_scales '%s, ' "${SCALES[@]}"; valid_scales="${valid_scales%, }"
   reproduce_command="cd $(quoted "$invoked_from") && PYTHON=$(quoted "$PYTHON") $(quoted bash "$0" "$@")"
   scale=cpu; out="$PWD/results/reproduce/$reproduce_name"; dry_run=false; extra_flags=()
   while (($#)); do
@@ -75,14 +76,25 @@ run_logged() {
   if [[ -n $log ]]; then "$@" | tee "$log"; else "$@"; fi || failures+=("$(quoted "$@")")
 }
 
+# homes: the reproduction folders whose runs/ this script sweeps into and reports from: its own $out and,
+# through sweep_in, another reproduction's whose grid already holds the runs (a run is trained once).
+homes=()
+
 # sweep EXPERIMENT SWEEP_ARGS...: one `python -m onpolicy.sweep` grid under $out/runs, named
 # EXPERIMENT (the run dirs are <env>/<scenario>/<algorithm>/<EXPERIMENT>_seed<k>, so variants that
 # differ only in a flag, like --penalty, need their own EXPERIMENT).
-sweep() {
-  local experiment="$1"; shift
-  local parallel=(); [[ $scale == cpu ]] && parallel=(--max_parallel "$CPU_MAX_PARALLEL")
-  local cmd=("$PYTHON" -m onpolicy.sweep --runs_dir "$out/runs" --experiment_name "$experiment" "${parallel[@]}"
+sweep() { sweep_in "$out" "$@"; }
+
+# sweep_in HOME EXPERIMENT SWEEP_ARGS...: that sweep under HOME/runs. HOME's committed run_logs go into
+# HOME/runs first (finished runs are skipped) and its runs' logs back to HOME/run_logs after, so an
+# interrupted reproduction keeps every run finished before the interruption.
+sweep_in() {
+  local home="$1" experiment="$2"; shift 2
+  [[ " ${homes[*]} " == *" $home "* ]] || homes+=("$home")
+  local parallel=(); [[ $scale == *cpu ]] && parallel=(--max_parallel "$CPU_MAX_PARALLEL")
+  local cmd=("$PYTHON" -m onpolicy.sweep --runs_dir "$home/runs" --experiment_name "$experiment" "${parallel[@]}"
              "$@" "${extra_flags[@]}")
+  restore_run_logs "$home"
   case $mode in
     check) "${cmd[@]}" --dry_run >/dev/null || die "sweep $experiment: bad flags (see above); nothing launched" ;;
     plan) echo "+ $(quoted "${cmd[@]}") --dry_run"; "${cmd[@]}" --dry_run ;;
@@ -92,19 +104,23 @@ sweep() {
       local rc=0; "${cmd[@]}" || rc=$?
       ((rc == 0)) || failures+=("sweep $experiment (exit $rc; the failed runs' train.log are listed above)") ;;
   esac
+  save_run_logs "$home"
 }
 
 # roots_for SELECTION: sets `roots`, the run-dir glob patterns (expanded by make_tables/plot_curves,
-# not by bash) of each space-separated EXPERIMENT, or ALGORITHM:EXPERIMENT for one algorithm's runs.
+# not by bash) in every home of each space-separated EXPERIMENT, or ALGORITHM:EXPERIMENT for one
+# algorithm's runs.
 roots_for() {
-  local items item; read -ra items <<<"$1"
+  local items item home; read -ra items <<<"$1"
   roots=()
-  for item in "${items[@]}"; do
-    if [[ $item == *:* ]]; then
-      roots+=("$out/runs/*/*/${item%%:*}/${item#*:}_seed*")
-    else
-      roots+=("$out/runs/*/*/*/${item}_seed*")
-    fi
+  for home in "${homes[@]}"; do
+    for item in "${items[@]}"; do
+      if [[ $item == *:* ]]; then
+        roots+=("$home/runs/*/*/${item%%:*}/${item#*:}_seed*")
+      else
+        roots+=("$home/runs/*/*/*/${item}_seed*")
+      fi
+    done
   done
 }
 
@@ -173,38 +189,40 @@ write_command_txt() {
   } >>"$out/COMMAND.txt"
 }
 
-# run_logs: DIR/run_logs gets every run's progress.csv, config.json and meta.json (never checkpoints):
-# the files to commit, from which the tables and plots can be remade.
-run_logs() {
+# save_run_logs HOME: HOME/run_logs gets every run's progress.csv, config.json and meta.json (never
+# checkpoints): the files to commit, from which the tables and plots can be remade.
+save_run_logs() {
+  local home="$1"
   [[ $mode == check ]] && return 0
-  echo "+ copy progress.csv, config.json and meta.json of $out/runs to $out/run_logs"
-  [[ $mode == run ]] || return 0
-  mkdir -p "$out/run_logs"
-  (cd "$out/runs" && find . \( -name progress.csv -o -name config.json -o -name meta.json \) \
-    -exec cp --parents {} "$out/run_logs/" \;)
+  echo "+ copy progress.csv, config.json and meta.json of $home/runs to $home/run_logs"
+  [[ $mode == run && -d $home/runs ]] || return 0
+  mkdir -p "$home/run_logs"
+  (cd "$home/runs" && find . \( -name progress.csv -o -name config.json -o -name meta.json \) \
+    -exec cp --parents {} "$home/run_logs/" \;)
 }
 
-# restore_run_logs: a fresh clone has DIR/run_logs (committed) but no DIR/runs; copying the logs back
-# lets the sweep see which runs finished (progress.csv at the full budget) and launch only the rest.
+# restore_run_logs HOME: a fresh clone has HOME/run_logs (committed) but no HOME/runs; copying the logs
+# back lets the sweep see which runs finished (progress.csv at the full budget) and launch only the
+# rest. Done before the flags are checked (the check refuses a finished run of another config).
 restore_run_logs() {
-  [[ -d $out/run_logs ]] || return 0
-  echo "+ copy the committed logs of $out/run_logs into $out/runs (finished runs are not run again)"
-  [[ $mode == run ]] || return 0
-  mkdir -p "$out/runs" && cp -rn "$out/run_logs/." "$out/runs/"
+  local home="$1"
+  [[ -d $home/run_logs ]] || return 0
+  [[ $mode == check ]] || echo "+ copy the committed logs of $home/run_logs into $home/runs (finished runs are not run again)"
+  [[ $mode == plan ]] && return 0
+  mkdir -p "$home/runs" && cp -rn "$home/run_logs/." "$home/runs/"
 }
 
 # reproduce: validate the whole grid, then run it and the report (or, with --dry_run, print both).
 reproduce() {
   if $dry_run; then
     echo "dry run: $reproduce_name at --scale $scale into $out (nothing is launched or written)"
-    mode=plan; restore_run_logs; grid; run_logs; report
+    mode=plan; grid; report
     return 0
   fi
-  mode=run; restore_run_logs
   mode=check; grid
   mkdir -p "$out"
   write_command_txt
-  mode=run; grid; run_logs; report
+  mode=run; grid; report
   if ((${#failures[@]})); then
     printf 'FAILED: %s\n' "${failures[@]}" >&2
     exit 1
