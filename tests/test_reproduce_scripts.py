@@ -78,7 +78,7 @@ def test_unknown_scale_names_the_valid_ones(name, tmp_path):
     result = run_script(name, "--scale", "gpu", "--out", str(tmp_path / "out"))
     assert result.returncode == 2
     assert "'gpu'" in result.stderr and "full, cpu" in result.stderr
-    assert ("paper-cpu" in result.stderr) == (name == "reproduce_predator_prey.sh")
+    assert ("paper-cpu" in result.stderr) == (name in ("reproduce_predator_prey.sh", "reproduce_mujoco.sh"))
     assert not (tmp_path / "out").exists()
 
 

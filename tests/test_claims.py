@@ -1,0 +1,90 @@
+"""The claim-by-claim table: verdicts from fake runs, and every claim's runs where the scripts put them."""
+import re
+
+import pytest
+
+from eval_scripts import claims
+from eval_scripts.claims import CLAIMS, Claim, build_rows, to_latex, to_markdown
+from tests.test_tables_plots import write_run
+
+RUNS = ("runs/*/*/*/*",)
+
+
+def claim(candidate="agentmixer", baselines=("mappo",), seeds=3, **kw):
+    return Claim("c", "paper says", RUNS, "matrix/climbing", candidate, baselines, seeds, **kw)
+
+
+def write_scores(root, algorithm, finals, metric="eval_episode_return"):
+    for seed, final in enumerate(finals, start=1):  # five equal last evaluations: the score is `final`
+        write_run(root / "runs", "matrix", "climbing", algorithm, seed, [0] + [final] * 5, metric=metric)
+
+
+def verdict_of(tmp_path, the_claim):
+    (row,) = build_rows([the_claim], root=tmp_path)
+    return row
+
+
+def test_a_significant_win_on_every_baseline_is_reproduced(tmp_path):
+    write_scores(tmp_path, "agentmixer", [10, 11, 12])
+    write_scores(tmp_path, "mappo", [5, 6, 7])
+    paper, ours, cells, verdict, why = verdict_of(tmp_path, claim())
+    assert verdict == "reproduced" and why == "–"
+    assert ours.startswith("agentmixer: 11.00 ± 1.00 (IQM 11.00") and "n=3" in ours
+    assert re.fullmatch(r"mappo 6\.00 \(p 0\.0\d\d\)", cells)
+
+
+def test_a_better_baseline_or_a_missed_return_is_not_reproduced(tmp_path):
+    write_scores(tmp_path, "agentmixer", [5, 6, 7])
+    write_scores(tmp_path, "mappo", [10, 11, 12])
+    assert verdict_of(tmp_path, claim())[3:] == ("not reproduced", "mappo not lower")
+    write_scores(tmp_path, "mat", [11, 11, 7])
+    row = verdict_of(tmp_path, claim("mat", (), reaches=11.0))
+    assert row[3:] == ("not reproduced", "1 of 3 seeds below 11")
+
+
+def test_equal_constants_are_no_win_and_overlap_is_inconclusive(tmp_path):
+    write_scores(tmp_path, "agentmixer", [6, 6, 6])
+    write_scores(tmp_path, "mappo", [6, 6, 6])
+    write_scores(tmp_path, "happo", [5, 6, 7])
+    assert verdict_of(tmp_path, claim(baselines=("mappo",)))[3] == "not reproduced"
+    verdict, why = verdict_of(tmp_path, claim(baselines=("happo",)))[3:]
+    assert verdict == "inconclusive" and why == "no significant difference from happo"
+
+
+def test_missing_seeds_and_runs_are_named(tmp_path):
+    write_scores(tmp_path, "agentmixer", [10, 11, 12])
+    write_scores(tmp_path, "mappo", [5, 6, 7])
+    verdict, why = verdict_of(tmp_path, claim(baselines=("mappo", "maven"), seeds=5, setting="a stand-in"))[3:]
+    assert verdict == "reproduced (so far)" and why == "3 of 5 seeds; no runs of maven; a stand-in"
+    assert verdict_of(tmp_path, claim("mat"))[3:] == ("not run yet", "no runs of the candidate")
+
+
+def test_a_method_can_be_scored_on_another_metric(tmp_path):
+    for seed, (students, expert) in enumerate([(2, 9), (3, 10), (4, 11)], start=1):
+        run = write_run(tmp_path / "runs", "matrix", "climbing", "ail", seed, [0] + [students] * 5)
+        lines = (run / "progress.csv").read_text().splitlines()
+        lines = [lines[0] + ",eval_expert_episode_return"] + [
+            line + ("," if line.endswith(",") else f",{expert}") for line in lines[1:]]
+        (run / "progress.csv").write_text("\n".join(lines) + "\n")
+    row = verdict_of(tmp_path, claim("ail@eval_expert_episode_return", ("ail",)))
+    assert row[1].startswith("ail@eval_expert_episode_return: 10.00") and row[2].startswith("ail 3.00")
+    assert row[3] == "reproduced"
+
+
+def test_tables_and_cli(tmp_path, capsys):
+    write_scores(tmp_path, "agentmixer", [10, 11, 12])
+    rows = build_rows([claim()], root=tmp_path)
+    assert to_markdown(rows).splitlines()[0].startswith("| paper's claim | ours: candidate |")
+    assert r"$\pm$" in to_latex(rows) and to_latex(rows).rstrip().endswith(r"\end{tabular}")
+    with pytest.raises(SystemExit, match="--alpha must be in"):
+        claims.main(["--alpha", "2", "--out", str(tmp_path / "c")])
+
+
+@pytest.mark.parametrize("the_claim", CLAIMS, ids=lambda c: c.name)
+def test_every_claim_reads_runs_the_reproduce_scripts_write(the_claim):
+    """A claim's glob must match the run dirs its reproduce script makes (experiment names, tasks)."""
+    scripts = {"climbing": "full", "predator_prey": "paper_penalty", "mujoco": "paper-cpu_", "smacv2": "cpu",
+               "pm_ablation": "cpu_"}
+    for pattern in the_claim.runs:
+        folder, experiment = re.fullmatch(r"results/reproduce/(\w+)/run_logs/.*/([\w-]*)\*?(?:_seed\*)", pattern).groups()
+        assert experiment.startswith(scripts[folder]) or scripts[folder].startswith(experiment), pattern
