@@ -41,7 +41,7 @@ ENV_FLAGS = {
 }
 ALGORITHM_FLAGS = {
     "agentmixer": ("pm_type", "pm_blocks", "mixer_lr", "sigmoid_gain", "mix_std_y_coef", "temperature",
-                   "temperature_schedule", "temperature_start", "temperature_ramp", "igc_strict",
+                   "temperature_schedule", "temperature_start", "temperature_min", "temperature_ramp", "igc_strict",
                    "pm_noise_dim"),
     "ail": ("ail_beta_schedule", "ail_beta_ramp", "ail_loss", "bc_epochs", "student_lr"),
     "mat": ("n_block", "n_head", "n_embd"),
@@ -82,7 +82,8 @@ BASE_DEFAULTS = dict(
     n_block=1, n_head=1, n_embd=64, dec_actor=False,
     # AgentMixer
     pm_type="mixer", pm_blocks=1, mixer_lr=5e-5, sigmoid_gain=1.0, mix_std_y_coef=0.95, temperature=1.0,
-    temperature_schedule="constant", temperature_start=0.1, temperature_ramp=2 / 3, igc_strict=False,
+    temperature_schedule="constant", temperature_start=0.1, temperature_min=0.05, temperature_ramp=2 / 3,
+    igc_strict=False,
     pm_noise_dim=0,
     # AIL
     ail_beta_schedule="linear", ail_beta_ramp=0.5, ail_loss="kl", bc_epochs=5, student_lr=5e-4,
@@ -115,7 +116,8 @@ ALGORITHM_DEFAULTS = {
     # The paper runs every method with independent parameters except MAT and MAT-Dec.
     ("mat", None): dict(use_recurrent_policy=False, share_policy=True),
     ("mat_dec", None): dict(use_recurrent_policy=False, share_policy=True),
-    ("agentmixer", "predator_prey"): dict(temperature_schedule="linear", temperature_start=0.1),
+    # The authors' predator-prey script: --decay_id 1 --decay_factor 1.5 (cosine 1 -> 0.05 by 2/3 of the run).
+    ("agentmixer", "predator_prey"): dict(temperature_schedule="cosine"),
     # The authors' MuJoCo AgentMixer settings.
     ("agentmixer", "mujoco"): dict(mixer_lr=3e-5, mix_std_y_coef=0.75, sigmoid_gain=0.3),
     # MAVEN: one pass over the rollout per update (the authors' port: num_mini_batch gradient steps);
@@ -200,9 +202,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--pm_type", choices=("mixer", "hypernet", "attention"))
     g.add_argument("--pm_blocks", type=int)
     for name in ("mixer_lr", "sigmoid_gain", "mix_std_y_coef", "temperature", "temperature_start",
-                 "temperature_ramp"):
+                 "temperature_min", "temperature_ramp"):
         g.add_argument(f"--{name}", type=float)
-    g.add_argument("--temperature_schedule", choices=("constant", "linear"))
+    g.add_argument("--temperature_schedule", choices=("constant", "linear", "cosine"),
+                   help="linear: --temperature_start to --temperature by --temperature_ramp of the run; cosine "
+                        "(the authors' predator-prey): --temperature down to --temperature_min by the ramp")
     g.add_argument("--igc_strict", **on_off)
     g.add_argument("--pm_noise_dim", type=int, help="width of a shared random signal fed to the Policy Modifier "
                                                      "(a correlation device; 0 = the paper's PM)")
@@ -360,7 +364,7 @@ def validate(cfg: argparse.Namespace) -> None:
     if cfg.algorithm_name == "agentmixer":
         if not 0 < cfg.mix_std_y_coef < 1:
             raise ConfigError(f"--mix_std_y_coef must be in (0, 1), got {cfg.mix_std_y_coef}")
-        _positive(cfg, "temperature", "temperature_start", "mixer_lr", "pm_blocks")
+        _positive(cfg, "temperature", "temperature_start", "temperature_min", "mixer_lr", "pm_blocks")
         if cfg.pm_noise_dim < 0:
             raise ConfigError(f"--pm_noise_dim must be >= 0, got {cfg.pm_noise_dim}")
         if not 0 < cfg.temperature_ramp <= 1:

@@ -126,9 +126,13 @@ def test_continuous_joint_mode_is_the_individual_mean():
 
 def test_temperature_schedule_and_trainer_optimizers():
     cfg = parse_config(["--env_name", "predator_prey", "--algorithm_name", "agentmixer", "--temperature_start",
-                        "0.1", "--temperature", "1.0", "--temperature_ramp", "0.5"])
-    assert cfg.temperature_schedule == "linear"
+                        "0.1", "--temperature", "1.0", "--temperature_ramp", "0.5", "--temperature_schedule", "linear"])
     assert [round(temperature_at(cfg, p), 3) for p in (0, 0.25, 0.5, 0.9)] == [0.1, 0.55, 1.0, 1.0]
+    # The authors' predator-prey default: their decay_id 1 with decay_factor 1.5, i.e. at update k of n,
+    # T = 0.05 + 0.95 (1 + cos(pi k 1.5 / n)) / 2: 1 at the start, 0.05 at 2/3 of the run, 0.525 at the end.
+    cosine = parse_config(["--env_name", "predator_prey", "--algorithm_name", "agentmixer"])
+    assert (cosine.temperature_schedule, cosine.temperature, cosine.temperature_min) == ("cosine", 1.0, 0.05)
+    assert [round(temperature_at(cosine, p), 3) for p in (0, 1 / 3, 2 / 3, 1)] == [1.0, 0.525, 0.05, 0.525]
     _, policy = make_policy(spaces.Discrete(4), "--mixer_lr", "1e-3")
     trainer = AgentMixerTrainer(policy.cfg, policy, torch.Generator().manual_seed(0))
     assert set(trainer.optimizers()) == {"actor", "modifier", "critic"}

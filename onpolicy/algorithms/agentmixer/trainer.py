@@ -1,6 +1,8 @@
 """AgentMixer's trainer: PPO on the joint ratio, PM and actors in one backward pass."""
 from __future__ import annotations
 
+import math
+
 import torch
 
 from onpolicy.algorithms.mappo.trainer import PPOTrainer, make_adam
@@ -12,6 +14,12 @@ def temperature_at(cfg, progress: float) -> float:
     """Softmax temperature T at a training progress in [0, 1]."""
     if cfg.temperature_schedule == "constant":
         return cfg.temperature
+    if cfg.temperature_schedule == "cosine":
+        # The authors' predator-prey schedule (their decay_id 1, decay_factor 1 / ramp): a half cosine from
+        # --temperature down to --temperature_min at `ramp` of the run; past it the cosine rises again
+        # (to the midpoint at the end when ramp = 2/3), as theirs does.
+        cosine = (1 + math.cos(math.pi * progress / cfg.temperature_ramp)) / 2
+        return cfg.temperature_min + cosine * (cfg.temperature - cfg.temperature_min)
     frac = min(progress / cfg.temperature_ramp, 1.0)
     return cfg.temperature_start + frac * (cfg.temperature - cfg.temperature_start)
 
