@@ -27,7 +27,7 @@ import re
 import sys
 from pathlib import Path
 
-from onpolicy.config import ConfigError, config_to_dict, parse_config
+from onpolicy.config import BASE_DEFAULTS, ConfigError, config_to_dict, parse_config
 from onpolicy.envs import ENV_NAMES
 from onpolicy.sweep_backends import Job, JobResult, run_local, run_ray
 
@@ -112,6 +112,8 @@ def config_mismatch(run_dir: Path, cfg: argparse.Namespace) -> str | None:
     if not path.exists():
         return None
     saved, planned = json.loads(path.read_text()), config_to_dict(cfg)
+    # A flag added after that run was made ran there at its default (the behaviour before the flag existed).
+    saved = {**{k: BASE_DEFAULTS[k] for k in planned.keys() - saved.keys() if k in BASE_DEFAULTS}, **saved}
     differ = [f"{k}={saved.get(k, '(absent)')!r} there, {planned.get(k, '(absent)')!r} here"
               for k in sorted((set(saved) | set(planned)) - NOT_RESULT_KEYS) if saved.get(k) != planned.get(k)]
     return "; ".join(differ[:5]) + (f" (+{len(differ) - 5} more)" if len(differ) > 5 else "") if differ else None

@@ -94,6 +94,13 @@ def test_a_finished_run_of_another_config_is_refused_not_skipped(tmp_path):
     (run_dir / "config.json").write_text(json.dumps(config_to_dict(parse_config([*same, "--share_policy"]))))
     with pytest.raises(ConfigError, match=r"finished run of another config \(share_policy=True there, False here"):
         plan(argv)
+    # A run made before a flag existed ran at its default: still this config, unless the flag is set otherwise.
+    older = config_to_dict(parse_config([*same, "--no-progress_bar"]))
+    del older["temperature_min"], older["max_grad_norm"]
+    (run_dir / "config.json").write_text(json.dumps(older))
+    assert [j.seed for j in plan(argv)[1]] == [0]
+    with pytest.raises(ConfigError, match=r"another config \(max_grad_norm=10.0 there, 5.0 here"):
+        plan([*argv, "--max_grad_norm", "5"])
 
 
 def test_local_backend_end_to_end(tmp_path, capsys):
