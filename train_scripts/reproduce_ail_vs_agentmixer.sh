@@ -7,7 +7,8 @@
 # The runs are those of reproduce_climbing.sh and reproduce_predator_prey.sh (their folders beside DIR,
 # where this script's sweeps go: Climbing's paper-budget runs `full`; predator-prey's `paper_penalty-1`
 # at full scale, `cpu_penalty-1` at cpu scale), so a run both figures need is trained once; what is
-# missing there is trained here. Writes DIR/table.md/.tex and DIR/curves.png (the decentralized
+# missing there is trained here. The tables read every finished seed of those experiments (Climbing's
+# cpu-scale table has 5 seeds once reproduce_climbing.sh --scale full has run). Writes DIR/table.md/.tex and DIR/curves.png (the decentralized
 # policies: AIL's students), DIR/table_ail_expert.md/.tex and DIR/curves_ail_expert.png (AIL's expert,
 # eval_expert_episode_return: the gap to the students' table is the asymmetric learning failure) and
 # DIR/COMMAND.txt.
