@@ -56,8 +56,11 @@ class Claim:
     setting: str = ""  # how our setting differs from the paper's, when it does
 
 
-def _pp(penalty: str) -> tuple[str, ...]:
-    return (f"results/reproduce/predator_prey/run_logs/*/*/*/paper_penalty{penalty}_seed*",)
+def _pp(penalty: str, scale: str = "paper") -> tuple[str, ...]:
+    return (f"results/reproduce/predator_prey/run_logs/*/*/*/{scale}_penalty{penalty}_seed*",)
+
+
+PP_CPU = "cpu scale: 300k of the 1M steps, evaluation every 50k steps, MAPPO and AIL only"
 
 
 CLIMBING = ("results/reproduce/climbing/run_logs/matrix/*/*/full_seed*",)
@@ -76,6 +79,12 @@ CLAIMS = (
           "(Fig. 4)", _pp("-1"), "predator_prey/default", "ail@eval_expert_episode_return", ("ail",), 5),
     Claim("agentmixer_vs_ail", "AgentMixer's decentralized policies outperform AIL's students (Fig. 4)",
           _pp("-1"), "predator_prey/default", "agentmixer", ("ail",), 5),
+    Claim("predator_prey_penalty-1_cpu", "Predator-prey, penalty -1: AgentMixer outperforms the baselines "
+          "(appendix Fig. 12; Fig. 4 for AIL)", _pp("-1", "cpu"), "predator_prey/default", "agentmixer",
+          ("mappo", "ail"), 5, setting=PP_CPU),
+    Claim("asymmetric_learning_failure_cpu", "AIL's decentralized students fall short of its fully observable "
+          "expert (Fig. 4)", _pp("-1", "cpu"), "predator_prey/default", "ail@eval_expert_episode_return", ("ail",),
+          5, setting=PP_CPU),
     Claim("mujoco_ant", "MA-MuJoCo Ant (obsk 0): AgentMixer outperforms the baselines by a large margin (Fig. 3)",
           ("results/reproduce/mujoco/run_logs/mujoco/Ant/*/paper-cpu_*_seed*",), "mujoco/Ant", "agentmixer",
           ("mappo", "happo", "mat_dec"), 3, setting="2M of the paper's 10M steps, 3 of 5 seeds, MaMuJoCo -v5"),
@@ -83,6 +92,9 @@ CLAIMS = (
           ("results/reproduce/mujoco/run_logs/mujoco/HalfCheetah/*/paper-cpu_*_seed*",), "mujoco/HalfCheetah",
           "agentmixer", ("mappo", "happo", "mat_dec"), 3,
           setting="2M of the paper's 10M steps, 3 of 5 seeds, MaMuJoCo -v5"),
+    Claim("mujoco_halfcheetah_cpu", "MA-MuJoCo HalfCheetah (obsk 0): AgentMixer outperforms the baselines (Fig. 3)",
+          ("results/reproduce/mujoco/run_logs/mujoco/HalfCheetah/*/cpu_*_seed*",), "mujoco/HalfCheetah",
+          "agentmixer", ("mappo",), 5, setting="cpu scale: 300k of the paper's 10M steps, MAPPO only, MaMuJoCo -v5"),
     Claim("smacv2_5v5", "SMACv2 5v5: AgentMixer's win rate above the other methods' (Table 1)",
           ("results/reproduce/smacv2/run_logs/smax/*/*/cpu_seed*",), "smax/smacv2_5_units", "agentmixer",
           ("mappo",), 5, setting="SMAX stand-in (no StarCraft II here), 1M of 10M steps, MAPPO only"),
