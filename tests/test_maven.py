@@ -261,7 +261,7 @@ def test_sweep_plans_maven_runs_and_stops_on_a_continuous_env(tmp_path):
 
     jobs, finished = plan("--algorithms", "maven", "mappo", "--env", "matrix", "--scenarios", "climbing",
                           "--seeds", "1-2")
-    assert [(j.algorithm, j.seed) for j in jobs] == [("maven", 1), ("maven", 2), ("mappo", 1), ("mappo", 2)]
+    assert [(j.algorithm, j.seed) for j in jobs] == [("maven", 1), ("mappo", 1), ("maven", 2), ("mappo", 2)]  # seed-major
     assert not finished
     with pytest.raises(ConfigError, match="maven .*mujoco has continuous actions"):
         plan("--algorithms", "maven", "--env", "mujoco", "--seeds", "1")
