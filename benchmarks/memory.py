@@ -30,12 +30,15 @@ from onpolicy.config import ConfigError, parse_config  # noqa: E402
 def run_peak_rss(flags: list[str]) -> tuple[float, float]:
     """(peak RSS in MiB, wall seconds) of one training process with these flags."""
     start = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "onpolicy.train", *flags], cwd=REPO,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        sys.exit(f"error: run {' '.join(flags)} failed ({proc.returncode}):\n{proc.stderr.read().decode()[-2000:]}")
+    # stderr to a file, not a pipe: nothing reads a pipe while wait4 blocks, so a chatty run would stall.
+    with tempfile.TemporaryFile() as stderr:
+        proc = subprocess.Popen([sys.executable, "-m", "onpolicy.train", *flags], cwd=REPO,
+                                stdout=subprocess.DEVNULL, stderr=stderr)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            stderr.seek(0)
+            sys.exit(f"error: run {' '.join(flags)} failed ({proc.returncode}):\n{stderr.read().decode()[-2000:]}")
     return usage.ru_maxrss / 1024, time.perf_counter() - start
 
 

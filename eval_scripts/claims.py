@@ -28,7 +28,7 @@ import numpy as np
 if not __package__:  # run as a script: make `onpolicy` and `eval_scripts` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from eval_scripts.make_tables import _latex_escape, default_metric, load_runs  # noqa: E402
+from eval_scripts.make_tables import _latex_escape, _p_value, default_metric, load_runs  # noqa: E402
 from onpolicy.utils.stats import iqm, mean_std, stratified_bootstrap_ci, welch_t_test_greater  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -155,12 +155,12 @@ def verdict(claim: Claim, groups: dict[str, Group], alpha: float) -> tuple[str, 
     outcomes, cells = {}, []
     for b in present:
         p, outcomes[b] = compare(cand, groups[b].scores, alpha)
-        shown = "–" if math.isnan(p) else "<0.001" if p < 0.001 else f"{p:.3f}"
-        cells.append(f"{b} {groups[b].scores.mean():.2f} (p {shown})")
+        cells.append(f"{b} {groups[b].scores.mean():.2f} (p {_p_value(p)})")
     reasons = []
-    missed = claim.reaches is not None and bool((cand < claim.reaches - 1e-6).any())
+    below = int((cand < claim.reaches - 1e-6).sum()) if claim.reaches is not None else 0
+    missed = below > 0
     if missed:
-        reasons.append(f"{int((cand < claim.reaches - 1e-6).sum())} of {cand.size} seeds below {claim.reaches:g}")
+        reasons.append(f"{below} of {cand.size} seeds below {claim.reaches:g}")
     if "worse" in outcomes.values() or missed:
         result = "not reproduced"
         reasons += [f"{b} not lower" for b, o in outcomes.items() if o == "worse"]
