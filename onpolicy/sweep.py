@@ -8,7 +8,10 @@ Every run has a fixed directory, `<runs_dir>/<env>/<scenario>/<algorithm>/<exper
 finished runs are skipped, interrupted ones (a checkpoint but not finished) continue
 with `--resume`, the rest start fresh. Training flags are validated for every run
 before anything is launched. A run's output goes to `<run_dir>/train.log`; a failed
-run does not stop the others, and the exit code is 1 if any run failed.
+run does not stop the others, and the exit code is 1 if any run failed. With
+--save_logs_to DIR, each run's progress.csv, config.json and meta.json (never its
+checkpoint) go to the same place under DIR the moment it finishes: the files to
+commit, so a long sweep stopped part-way loses no finished run.
 
 Backends: `local` runs up to --max_parallel training processes on this machine (they
 share its GPU if any; pass --no-cuda for CPU-only runs). `ray` submits one Ray task
@@ -24,6 +27,7 @@ import csv
 import json
 import os
 import re
+import shutil
 import sys
 from pathlib import Path
 
@@ -69,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                    "(default: start a local Ray instance)")
     p.add_argument("--ray_num_cpus", type=float, default=1.0, help="ray: CPUs reserved per run")
     p.add_argument("--ray_num_gpus", type=float, default=0.0, help="ray: GPUs reserved per run")
+    p.add_argument("--save_logs_to", default=None, metavar="DIR",
+                   help="copy each finished run's progress.csv, config.json and meta.json to DIR, at the "
+                        "run's path relative to --runs_dir, as soon as it finishes")
     p.add_argument("--dry_run", action="store_true", help="print the plan and exit without launching")
     return p
 
@@ -172,6 +179,20 @@ def plan_runs(args: argparse.Namespace, train_flags: list[str]) -> tuple[list[Jo
     return [j for j in jobs if j.action != "finished"], [j for j in jobs if j.action == "finished"]
 
 
+LOG_FILES = ("progress.csv", "config.json", "meta.json")
+
+
+def save_logs(run_dir: Path, runs_dir: Path, logs_dir: Path) -> None:
+    """Copy a run's LOG_FILES to logs_dir/<run_dir relative to runs_dir>, each written atomically."""
+    target = logs_dir / run_dir.resolve().relative_to(runs_dir.resolve())
+    target.mkdir(parents=True, exist_ok=True)
+    for name in LOG_FILES:
+        if (run_dir / name).exists():
+            tmp = target / f".{name}.tmp"
+            shutil.copyfile(run_dir / name, tmp)
+            os.replace(tmp, target / name)
+
+
 def set_aside_stale_progress(job: Job) -> None:
     """A run killed before its first checkpoint has nothing to resume; its partial progress.csv
     is kept as progress.csv.stale (tables read only progress.csv) so the run can start over."""
@@ -226,6 +247,9 @@ def main(argv: list[str] | None = None) -> int:
     for job in jobs:
         if job.action == "restart":
             set_aside_stale_progress(job)
+    if args.save_logs_to:  # finished by an earlier sweep that kept no logs
+        for job in finished:
+            save_logs(Path(job.run_dir), Path(args.runs_dir), Path(args.save_logs_to))
     results = []
     for n, result in enumerate(launch(jobs, args), start=1):
         results.append(result)
@@ -234,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{n}/{len(jobs)}] {job.algorithm} {job.scenario} seed {job.seed}: {outcome}", flush=True)
         if result.returncode == 0:
             (Path(job.run_dir) / DONE_MARKER).write_text(json.dumps({"num_env_steps": job.num_env_steps}))
+            if args.save_logs_to:
+                save_logs(Path(job.run_dir), Path(args.runs_dir), Path(args.save_logs_to))
     print(summary_table(results, finished))
     return int(any(r.returncode != 0 for r in results))
 

@@ -104,23 +104,31 @@ def test_a_finished_run_of_another_config_is_refused_not_skipped(tmp_path):
 
 
 def test_local_backend_end_to_end(tmp_path, capsys):
-    argv = ["--algorithms", "mappo", "--env", "matrix", "--seeds", "0-1", "--runs_dir", str(tmp_path),
-            "--max_parallel", "2", *TINY]
-    broken = tmp_path / "matrix" / "climbing" / "mappo" / "default_seed1"
+    logs = tmp_path / "logs"
+    argv = ["--algorithms", "mappo", "--env", "matrix", "--seeds", "0-1", "--runs_dir", str(tmp_path / "runs"),
+            "--max_parallel", "2", "--save_logs_to", str(logs), *TINY]
+    broken = tmp_path / "runs" / "matrix" / "climbing" / "mappo" / "default_seed1"
     write_interrupted_run(broken, ["--env_name", "matrix", "--algorithm_name", "mappo", "--seed", "1", *TINY])
     assert main(argv) == 1  # seed 1 cannot resume from its corrupt checkpoint; seed 0 still runs
     out = capsys.readouterr().out
     assert f"FAILED (exit 1), log: {broken / 'train.log'}" in out
     assert "Traceback" in (broken / "train.log").read_text()
-    run_dir = tmp_path / "matrix" / "climbing" / "mappo" / "default_seed0"
+    run_dir = tmp_path / "runs" / "matrix" / "climbing" / "mappo" / "default_seed0"
     with (run_dir / "progress.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert rows[-1]["env_steps"] == "2000" and rows[-1]["eval_episode_return"] != ""
     assert json.loads((run_dir / DONE_MARKER).read_text()) == {"num_env_steps": 2000}
     assert (run_dir / "checkpoint.pt").exists() and "run dir:" in (run_dir / "train.log").read_text()
-    # Running the sweep again finds the finished run and launches nothing.
+    # The finished run's logs (no checkpoint) were copied for committing; the failed run's were not.
+    saved = logs / "matrix" / "climbing" / "mappo"
+    assert [p.name for p in saved.iterdir()] == ["default_seed0"]
+    assert sorted(p.name for p in (saved / "default_seed0").iterdir()) == ["config.json", "meta.json", "progress.csv"]
+    assert (saved / "default_seed0" / "progress.csv").read_bytes() == (run_dir / "progress.csv").read_bytes()
+    # Running the sweep again finds the finished run, launches nothing, and saves logs it lacks.
+    (saved / "default_seed0" / "progress.csv").unlink()
     assert main([*argv[:5], "0", *argv[6:]]) == 0
     assert "1 already finished" in capsys.readouterr().out
+    assert (saved / "default_seed0" / "progress.csv").read_bytes() == (run_dir / "progress.csv").read_bytes()
 
 
 def test_ray_backend_end_to_end(tmp_path):

@@ -86,14 +86,14 @@ homes=()
 sweep() { sweep_in "$out" "$@"; }
 
 # sweep_in HOME EXPERIMENT SWEEP_ARGS...: that sweep under HOME/runs. HOME's committed run_logs go into
-# HOME/runs first (finished runs are skipped) and its runs' logs back to HOME/run_logs after, so an
-# interrupted reproduction keeps every run finished before the interruption.
+# HOME/runs first (finished runs are skipped), and the sweep copies each run's logs to HOME/run_logs the
+# moment it finishes, so an interrupted reproduction keeps every run finished before the interruption.
 sweep_in() {
   local home="$1" experiment="$2"; shift 2
   [[ " ${homes[*]} " == *" $home "* ]] || homes+=("$home")
   local parallel=(); [[ $scale == *cpu ]] && parallel=(--max_parallel "$CPU_MAX_PARALLEL")
-  local cmd=("$PYTHON" -m onpolicy.sweep --runs_dir "$home/runs" --experiment_name "$experiment" "${parallel[@]}"
-             "$@" "${extra_flags[@]}")
+  local cmd=("$PYTHON" -m onpolicy.sweep --runs_dir "$home/runs" --save_logs_to "$home/run_logs"
+             --experiment_name "$experiment" "${parallel[@]}" "$@" "${extra_flags[@]}")
   restore_run_logs "$home"
   case $mode in
     check) "${cmd[@]}" --dry_run >/dev/null || die "sweep $experiment: bad flags (see above); nothing launched" ;;
@@ -104,7 +104,6 @@ sweep_in() {
       local rc=0; "${cmd[@]}" || rc=$?
       ((rc == 0)) || failures+=("sweep $experiment (exit $rc; the failed runs' train.log are listed above)") ;;
   esac
-  save_run_logs "$home"
 }
 
 # roots_for SELECTION: sets `roots`, the run-dir glob patterns (expanded by make_tables/plot_curves,
@@ -187,18 +186,6 @@ write_command_txt() {
     local line; for line in "${notes[@]}"; do echo "# note: $line"; done
     echo "# commands run:"
   } >>"$out/COMMAND.txt"
-}
-
-# save_run_logs HOME: HOME/run_logs gets every run's progress.csv, config.json and meta.json (never
-# checkpoints): the files to commit, from which the tables and plots can be remade.
-save_run_logs() {
-  local home="$1"
-  [[ $mode == check ]] && return 0
-  echo "+ copy progress.csv, config.json and meta.json of $home/runs to $home/run_logs"
-  [[ $mode == run && -d $home/runs ]] || return 0
-  mkdir -p "$home/run_logs"
-  (cd "$home/runs" && find . \( -name progress.csv -o -name config.json -o -name meta.json \) \
-    -exec cp --parents {} "$home/run_logs/" \;)
 }
 
 # restore_run_logs HOME: a fresh clone has HOME/run_logs (committed) but no HOME/runs; copying the logs
