@@ -94,9 +94,10 @@ BASE_DEFAULTS = dict(
 ENV_DEFAULTS = {
     # Paper appendix F, matrix column: 200k steps, 50 threads × 200 steps, 1 × 64, 15 epochs.
     "matrix": dict(scenario_name="climbing", ppo_epoch=15, eval_episodes=10, n_eval_rollout_threads=10),
-    # The authors' predator-prey scripts: 1M steps, evaluation over 100 episodes every 10 000 steps (every update).
+    # The authors' predator-prey scripts: 1M steps, evaluation over 100 episodes every 10 000 steps (every update),
+    # one episode in each of 100 eval envs (one batched step of 100 envs costs little more than one of 10).
     "predator_prey": dict(scenario_name="default", num_env_steps=1_000_000, ppo_epoch=15, eval_episodes=100,
-                          eval_interval=1),
+                          eval_interval=1, n_eval_rollout_threads=100),
     # One-step like the matrix games, so the matrix column's settings; 100 cheap eval episodes.
     "passage": dict(scenario_name="default", ppo_epoch=15, eval_episodes=100, n_eval_rollout_threads=20),
     # Appendix F, MA-MuJoCo column: lr 3e-4, entropy 0, 2 × 64, 5 epochs, 40 threads × 100 steps, obsk 0.

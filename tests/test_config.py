@@ -20,9 +20,11 @@ def test_matrix_defaults_follow_the_paper():
 
 def test_predator_prey_run_and_evaluation_follow_the_authors_scripts():
     cfg = parse_config(["--env_name", "predator_prey", "--algorithm_name", "mappo"])
-    # 1M steps of 50 threads x 200 steps; 100 evaluation episodes every 10 000 steps, i.e. every update.
+    # 1M steps of 50 threads x 200 steps; 100 evaluation episodes every 10 000 steps, i.e. every update,
+    # one in each of 100 eval envs.
     assert (cfg.num_env_steps, cfg.n_rollout_threads, cfg.episode_length) == (1_000_000, 50, 200)
     assert (cfg.eval_episodes, cfg.eval_interval * cfg.n_rollout_threads * cfg.episode_length) == (100, 10_000)
+    assert cfg.n_eval_rollout_threads == 100
 
 
 def test_boolean_flags_are_explicit_on_off():

@@ -1,11 +1,11 @@
-"""Evaluation runs the same number of episodes in every eval env, whatever their lengths."""
+"""Evaluation counts a number of episodes per eval env fixed in advance, whatever their lengths."""
 import numpy as np
 import torch
 from gymnasium.spaces import Box, Discrete
 
 from onpolicy.envs import DummyVecEnv, env_seeds
 from onpolicy.envs.base import MultiAgentEnv
-from onpolicy.runner.evaluation import episodes_per_env, run_episodes
+from onpolicy.runner.evaluation import episode_quotas, run_episodes
 
 
 class ShortOrLong(MultiAgentEnv):
@@ -39,14 +39,18 @@ class ShortOrLong(MultiAgentEnv):
         self.short, self.t = state["short"], state["t"]
 
 
-def test_every_env_contributes_equally():
-    E, n = 10, 40
+def test_every_env_contributes_its_fixed_share():
+    E = 10
     envs = DummyVecEnv([ShortOrLong for _ in range(E)], seed=3)
     envs.seed_stream = "eval"
-    short_share = np.mean([s % 2 == 0 for s in env_seeds(3, E, "eval")])
-    assert 0 < short_share < 1  # both kinds are present, so first-to-finish counting would be biased
+    short = np.array([s % 2 == 0 for s in env_seeds(3, E, "eval")], dtype=float)
+    assert 0 < short.mean() < 1  # both kinds are present, so first-to-finish counting would be biased
     act = lambda obs, state, rnn, masks, avail, deterministic: (torch.zeros(E, 1, 1), rnn)  # noqa: E731
-    metrics, used = run_episodes(act, envs, (1, 1), torch.device("cpu"), n)
-    assert used == E * episodes_per_env(n, E) == 40
-    assert metrics["return"] == short_share  # the first 40 to finish would all be the short, successful ones
-    assert episodes_per_env(32, 10) == 4 and episodes_per_env(100, 10) == 10
+    for n in (40, 32, 5):  # 4 each; 4 in envs 0-1 and 3 in the rest; 1 in envs 0-4 and none in the others
+        metrics, used = run_episodes(act, envs, (1, 1), torch.device("cpu"), n)
+        quotas = episode_quotas(n, E)
+        assert used == quotas.sum() == n
+        # the first n to finish would all be the short, successful ones
+        assert metrics["return"] == np.average(short, weights=quotas)
+    assert episode_quotas(32, 10).tolist() == [4, 4, 3, 3, 3, 3, 3, 3, 3, 3]
+    assert episode_quotas(5, 10).tolist() == [1] * 5 + [0] * 5

@@ -26,21 +26,25 @@ def mean_metrics(records: list[dict]) -> dict[str, float]:
     return out
 
 
-def episodes_per_env(n_episodes: int, num_envs: int) -> int:
-    """Episodes each eval env runs so that together they run at least n_episodes."""
-    return math.ceil(n_episodes / num_envs)
+def episode_quotas(n_episodes: int, num_envs: int) -> np.ndarray:
+    """(E,) episodes each eval env contributes, n_episodes in all: as equal as can be, the first
+    n_episodes % E envs one more. Fixed before any episode runs, so no env's share depends on how
+    fast its episodes end."""
+    quotas = np.full(num_envs, n_episodes // num_envs, dtype=np.int64)
+    quotas[:n_episodes % num_envs] += 1
+    return quotas
 
 
 @torch.no_grad()
 def run_episodes(act, envs, rnn_shape, device, n_episodes: int) -> tuple[dict[str, float], int]:
-    """Mean episode metrics of `act(obs, state, rnn, masks, avail, deterministic)` and the number of
-    episodes they average: every env runs the same number, episodes_per_env(n_episodes, E).
+    """Mean episode metrics of `act(obs, state, rnn, masks, avail, deterministic)` over n_episodes
+    episodes: env e contributes its first episode_quotas(n_episodes, E)[e] episodes.
 
     Keeping the first n episodes to finish instead would favour short ones: envs whose episodes
     end early would contribute several before a long one finished. Tensors are (E, N, ·).
     """
     N, E = envs.n_agents, envs.num_envs
-    quota = episodes_per_env(n_episodes, E)
+    quota = episode_quotas(n_episodes, E)
     first = envs.reset()
     obs, state, avail = (to_tensor(x, device) for x in (first.obs, first.state, first.avail))
     rnn = torch.zeros(E, N, *rnn_shape, device=device)
@@ -58,7 +62,7 @@ def run_episodes(act, envs, rnn_shape, device, n_episodes: int) -> tuple[dict[st
         finished[done] += 1
         obs, state, avail = (to_tensor(x, device) for x in (step.obs, step.state, step.avail))
         masks = torch.as_tensor(~done, dtype=torch.float32, device=device).view(-1, 1, 1).expand(-1, N, 1)
-    raise RuntimeError(f"evaluation finished only {len(episodes)} of {quota * E} episodes in {MAX_EVAL_STEPS} steps")
+    raise RuntimeError(f"evaluation finished only {len(episodes)} of {n_episodes} episodes in {MAX_EVAL_STEPS} steps")
 
 
 def evaluate_policy(policy, cfg, envs, device, n_episodes: int) -> dict[str, float]:
