@@ -22,7 +22,7 @@ climbing=full  # Climbing's cpu scale is the paper's budget with fewer seeds: th
 if [[ $scale == full ]]; then
   SEEDS=1-5; predator_prey=paper_penalty-1; PREDATOR_PREY_BUDGET=()
 else
-  SEEDS=1-3; predator_prey=cpu_penalty-1; PREDATOR_PREY_BUDGET=(--num_env_steps 300000 --eval_interval 5)
+  SEEDS=1-3; predator_prey=cpu_penalty-1; PREDATOR_PREY_BUDGET=("${PREDATOR_PREY_CPU_BUDGET[@]}")
   note "cpu scale: 3 of 5 seeds; predator-prey 300k of the 1M steps (Climbing keeps its 200k)"
 fi
 

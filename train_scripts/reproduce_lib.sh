@@ -18,6 +18,10 @@ CPU_MAX_PARALLEL=2
 # A matrix-game evaluation is 10 one-step episodes: evaluating every update (10k steps) is free and
 # gives 20-point curves over 200k steps; the tables average the last 5 (the last 50k steps).
 MATRIX_EVAL=(--eval_interval 1)
+# Predator-prey at cpu scale (reproduce_predator_prey.sh and reproduce_ail_vs_agentmixer.sh share these
+# runs): 300k of the 1M steps, evaluation every 50k steps; its runs were made with 10 eval envs (10
+# episodes each, the same 100 episodes' distribution as the default 100 envs x 1), kept so they stay valid.
+PREDATOR_PREY_CPU_BUDGET=(--num_env_steps 300000 --eval_interval 5 --n_eval_rollout_threads 10)
 
 die() { echo "error: $*" >&2; exit 2; }
 

@@ -21,8 +21,8 @@ parse_reproduce_args predator_prey "$@"
 CORR_FLAGS=(--pm_noise_dim 4 --mixer_lr 5e-3)
 if [[ $scale == cpu ]]; then
   ALGORITHMS=(mappo agentmixer ail); PENALTIES=(-1); SEEDS=1-3; CORR=false; prefix=cpu
-  BUDGET=(--num_env_steps 300000 --eval_interval 5)
-  note "cpu scale: penalty -1 only, mappo/agentmixer/ail, 3 seeds, 300k of the 1M steps, evaluation every" \
+  BUDGET=("${PREDATOR_PREY_CPU_BUDGET[@]}")
+  note "cpu scale: penalty -1 only, mappo/agentmixer/ail, 3 seeds, 300k of the 1M steps, evaluation (10 envs) every" \
        "50k steps; early curves (agentmixer's temperature ramp is 2/3 of the run, so it is compressed too)"
 else
   ALGORITHMS=(mappo ippo happo mat mat_dec armappo ail agentmixer maven)
