@@ -109,6 +109,15 @@ def test_a_script_runs_end_to_end_and_a_rerun_skips_finished_runs(tmp_path):
     again = run_script("reproduce_pm_ablation.sh", "--out", str(out), *tiny, timeout=300)
     assert again.returncode == 0 and again.stdout.count("1 already finished") == 3
     assert (out / "COMMAND.txt").read_text().count("# pm_ablation, --scale cpu") == 2
+    # --report_only on a fresh clone (committed logs, no runs/, one more seed asked for): tables, no training.
+    subprocess.run(["rm", "-r", str(out / "runs"), str(out / "table.md")], check=True)
+    report = run_script("reproduce_pm_ablation.sh", "--out", str(out), "--report_only", "--", "--seeds", "1-2",
+                        *tiny[3:], timeout=300)
+    assert report.returncode == 0, report.stderr
+    assert "onpolicy.sweep" not in "".join(l for l in report.stdout.splitlines(True) if l.startswith("+ /"))
+    assert not list((out / "runs").rglob("*seed2*"))
+    assert (out / "table.md").read_text().count("| matrix/climbing | agentmixer:cpu_") == 3
+    assert "# note: --report_only" in (out / "COMMAND.txt").read_text()
 
 
 def test_a_script_trains_in_another_reproductions_folder_and_reuses_its_runs(tmp_path):

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Paper Fig. 4: asymmetric learning failure. AIL's full-state expert does well, but its students
 # (what gets evaluated) do not; AgentMixer's decentralized policies keep up with its joint policy.
-# usage: bash train_scripts/reproduce_ail_vs_agentmixer.sh [--scale full|cpu] [--out DIR] [--dry_run] [-- FLAGS...]
+# usage: bash train_scripts/reproduce_ail_vs_agentmixer.sh [--scale full|cpu] [--out DIR] [--dry_run] [--report_only] [-- FLAGS...]
 #   full: ail agentmixer mappo on Climbing (200k steps) and predator-prey penalty -1 (1M steps), 5 seeds
 #   cpu:  the same with 3 seeds and 300k predator-prey steps (evaluation every 50k)
 # The runs are those of reproduce_climbing.sh and reproduce_predator_prey.sh (their folders beside DIR,

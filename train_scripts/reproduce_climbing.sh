@@ -2,7 +2,7 @@
 # Paper appendix Fig. 11: every method on the Climbing matrix game, plus the AgentMixer
 # correlation-device variant (a shared random signal into the Policy Modifier, experiment `corr`);
 # at full scale also the permuted Climbing game and the penalty game with k = -100.
-# usage: bash train_scripts/reproduce_climbing.sh [--scale full|cpu] [--out DIR] [--dry_run] [-- FLAGS...]
+# usage: bash train_scripts/reproduce_climbing.sh [--scale full|cpu] [--out DIR] [--dry_run] [--report_only] [-- FLAGS...]
 #   full: mappo ippo happo mat mat_dec armappo ail agentmixer maven + agentmixer corr, 5 seeds, 200k steps
 #         (the paper's matrix budget: 50 threads x 200 steps, 15 epochs; onpolicy/config.py) on climbing,
 #         climbing_permuted and penalty_100, in that order (each game's sweep is seed-major): about 20 min

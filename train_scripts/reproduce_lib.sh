@@ -4,6 +4,7 @@
 #   report  the outputs: `table`, `curves`, `combine_tables` calls
 #   source "$(dirname "$0")/reproduce_lib.sh"; parse_reproduce_args NAME "$@"; ...; reproduce
 # Every script takes: --scale full|cpu (default cpu; a script may add scales of its own), --out DIR (default results/reproduce/NAME), --dry_run,
+# --report_only (tables and plots from the runs finished so far, e.g. the committed logs of a grid still in progress),
 # and `-- FLAGS...`, appended to every sweep command line (training flags such as --num_env_steps,
 # or sweep options such as --max_parallel 8 / --backend ray, which override the script's).
 script_file="$(realpath "$0")"
@@ -37,7 +38,7 @@ parse_reproduce_args() {
   reproduce_name="$1"; shift
   local valid_scales; printf -v valid_scales '%s, ' "${SCALES[@]}"; valid_scales="${valid_scales%, }"
   reproduce_command="cd $(quoted "$invoked_from") && PYTHON=$(quoted "$PYTHON") $(quoted bash "$0" "$@")"
-  scale=cpu; out="$PWD/results/reproduce/$reproduce_name"; dry_run=false; extra_flags=()
+  scale=cpu; out="$PWD/results/reproduce/$reproduce_name"; dry_run=false; report_only=false; extra_flags=()
   while (($#)); do
     case "$1" in
       --scale) (($# >= 2)) || die "--scale needs a value, one of: $valid_scales"; scale="$2"; shift 2 ;;
@@ -45,9 +46,10 @@ parse_reproduce_args() {
       --out) (($# >= 2)) || die "--out needs a directory"; out="$(absolute_path "$2")"; shift 2 ;;
       --out=*) out="$(absolute_path "${1#*=}")"; shift ;;
       --dry_run) dry_run=true; shift ;;
+      --report_only) report_only=true; shift ;;
       -h|--help) usage; exit 0 ;;
       --) shift; extra_flags=("$@"); break ;;
-      *) die "unknown option '$1'; valid: --scale SCALE ($valid_scales), --out DIR, --dry_run, --help, -- FLAGS..." ;;
+      *) die "unknown option '$1'; valid: --scale SCALE ($valid_scales), --out DIR, --dry_run, --report_only, --help, -- FLAGS..." ;;
     esac
   done
   [[ " ${SCALES[*]} " == *" $scale "* ]] || die "--scale '$scale' is not valid; choose one of: $valid_scales"
@@ -210,10 +212,13 @@ reproduce() {
     mode=plan; grid; report
     return 0
   fi
-  mode=check; grid
+  mode=check; grid  # also copies the committed logs into runs/
   mkdir -p "$out"
+  $report_only && note "--report_only: tables and plots of the runs finished so far; nothing trained"
   write_command_txt
-  mode=run; grid; report
+  mode=run
+  $report_only || grid
+  report
   if ((${#failures[@]})); then
     printf 'FAILED: %s\n' "${failures[@]}" >&2
     exit 1

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Paper Fig. 3 and appendix Fig. 6: Multi-Agent MuJoCo with agent_obsk 0 (each agent sees only its joints).
 # Needs the optional extra: pip install -e .[mujoco]
-# usage: bash train_scripts/reproduce_mujoco.sh [--scale full|paper-cpu|cpu] [--out DIR] [--dry_run] [-- FLAGS...]
+# usage: bash train_scripts/reproduce_mujoco.sh [--scale full|paper-cpu|cpu] [--out DIR] [--dry_run] [--report_only] [-- FLAGS...]
 #   full: HalfCheetah 6x1, Ant 4x2, Walker2d 2x3 x mappo happo mat agentmixer, 5 seeds, 10M steps
 #         (the paper's MA-MuJoCo settings: 40 threads x 100 steps, 2 x 64, lr 3e-4; onpolicy/config.py)
 #   paper-cpu: HalfCheetah 6x1 and Ant 4x2 x mappo happo mat_dec agentmixer, 3 seeds, 2M steps (a fifth

@@ -2,7 +2,7 @@
 # The passage game (paper Fig. 1, the asymmetric learning failure, made exact): does AgentMixer avoid
 # the failure AIL shows? Every method, 10 seeds, plus the AgentMixer correlation-device variant
 # (experiment <scale>_corr: --pm_noise_dim 4 --mixer_lr 5e-3).
-# usage: bash train_scripts/reproduce_passage.sh [--scale full|cpu] [--out DIR] [--dry_run] [-- FLAGS...]
+# usage: bash train_scripts/reproduce_passage.sh [--scale full|cpu] [--out DIR] [--dry_run] [--report_only] [-- FLAGS...]
 #   full: agentmixer ail mappo mappo_full mat armappo (+ maven when registered) + agentmixer corr, 10 seeds,
 #         the matrix games' budget (200k steps, 50 threads x 200 steps, 15 epochs), one run at a time
 #   cpu:  agentmixer and ail (the comparison the game is about) with 10 seeds, the other methods and the

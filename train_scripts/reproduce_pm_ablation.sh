@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Paper Table 3: AgentMixer with each Policy Modifier: MLP-mixer (the default), hypernetwork, attention.
-# usage: bash train_scripts/reproduce_pm_ablation.sh [--scale full|cpu] [--out DIR] [--dry_run] [-- FLAGS...]
+# usage: bash train_scripts/reproduce_pm_ablation.sh [--scale full|cpu] [--out DIR] [--dry_run] [--report_only] [-- FLAGS...]
 #   full: 5 seeds, 10M steps, on SMACv2 protoss/terran/zerg 5v5 (the paper's maps) when StarCraft II is
 #         installed, else on the SMAX stand-in smacv2_5_units
 #   cpu:  the Climbing matrix game, 3 seeds, 200k steps (its paper budget): ~14 min on 2 cores

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Paper appendix Fig. 12: predator-prey (5x5, 2 predators, 1 prey) with miscapture penalty.
-# usage: bash train_scripts/reproduce_predator_prey.sh [--scale full|paper-cpu|cpu] [--out DIR] [--dry_run] [-- FLAGS...]
+# usage: bash train_scripts/reproduce_predator_prey.sh [--scale full|paper-cpu|cpu] [--out DIR] [--dry_run] [--report_only] [-- FLAGS...]
 #   full:      the authors' protocol (their predator-prey scripts): penalties -1, 0 and -1.5, all nine methods
 #              and AgentMixer with the correlation device (experiment paper_corr), 5 seeds, 1M steps,
 #              100 evaluation episodes every 10k steps (onpolicy/config.py's predator_prey defaults)

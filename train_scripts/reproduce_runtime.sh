@@ -2,7 +2,7 @@
 # Paper Table 4 (run time): training throughput of every algorithm at the paper's settings, from
 # benchmarks/throughput.py (env steps/s; the time for N steps is N / steps/s). Run it on an otherwise
 # idle machine: the timings are only as good as the CPU/GPU they get.
-# usage: bash train_scripts/reproduce_runtime.sh [--scale full|cpu] [--out DIR] [--dry_run] [-- FLAGS...]
+# usage: bash train_scripts/reproduce_runtime.sh [--scale full|cpu] [--out DIR] [--dry_run] [--report_only] [-- FLAGS...]
 #   full: climbing, predator_prey, halfcheetah_6x1, smax_5_units; 5 timed updates each
 #   cpu:  climbing, predator_prey; 3 timed updates each: ~5 min on one core
 #   both: mappo ippo happo mat mat_dec armappo ail agentmixer, and maven on the discrete-action tasks

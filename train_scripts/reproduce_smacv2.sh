@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Paper Table 1: win rates on SMACv2 protoss/terran/zerg 5v5 and 10v10.
-# usage: bash train_scripts/reproduce_smacv2.sh [--scale full|cpu] [--out DIR] [--dry_run] [-- FLAGS...]
+# usage: bash train_scripts/reproduce_smacv2.sh [--scale full|cpu] [--out DIR] [--dry_run] [--report_only] [-- FLAGS...]
 #   full: mappo happo mat mat_dec armappo agentmixer maven (the paper's columns), 5 seeds, 10M steps
 #         (50 threads x 200 steps, recurrent 1 x 64, 5 epochs; onpolicy/config.py), on SMACv2 when
 #         StarCraft II is installed (smacv2 importable and $SC2PATH, else ~/StarCraftII; see
