@@ -4,6 +4,7 @@ and one script run for real on a tiny budget.
 Dry runs print each sweep's plan (the sweep validates every run's flags) and must launch and write nothing.
 """
 import os
+import shutil
 import re
 import subprocess
 import sys
@@ -141,3 +142,16 @@ def test_a_script_trains_in_another_reproductions_folder_and_reuses_its_runs(tmp
         subprocess.run(["rm", "-r", str(tmp_path / home / "runs")], check=True)
     again = run_script("reproduce_ail_vs_agentmixer.sh", "--out", str(out), *tiny, timeout=400)
     assert again.returncode == 0 and again.stdout.count("3 already finished") == 2, again.stdout[-3000:]
+
+
+def test_report_only_skips_the_experiments_of_a_grid_not_reached_yet(tmp_path):
+    """A paper-cpu grid stopped during penalty -1: its penalty-0 tables are skipped, not failures."""
+    out = tmp_path / "predator_prey"
+    run = "predator_prey/default/mappo/paper_penalty-1_seed1"
+    shutil.copytree(SCRIPTS_DIR.parent / "results/reproduce/predator_prey/run_logs" / run, out / "run_logs" / run)
+    report = run_script("reproduce_predator_prey.sh", "--scale", "paper-cpu", "--out", str(out), "--report_only",
+                        timeout=120)
+    assert report.returncode == 0, report.stdout[-2000:] + report.stderr[-2000:]
+    assert "skip table_penalty0: no finished runs yet" in report.stdout
+    assert "| predator_prey/default | mappo:paper_penalty-1 | 1 |" in (out / "table.md").read_text()
+    assert not (out / "table_penalty0.md").exists()

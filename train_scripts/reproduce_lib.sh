@@ -129,15 +129,25 @@ roots_for() {
   done
 }
 
+# no_runs_yet NAME: with --report_only, true (and says so) when none of `roots` holds a run yet: a grid in
+# progress has no runs of its later experiments, which is no failure.
+no_runs_yet() {
+  $report_only && [[ $mode == run ]] || return 1
+  local root; for root in "${roots[@]}"; do compgen -G "$root/progress.csv" >/dev/null && return 1; done
+  echo "skip $1: no finished runs yet"
+}
+
 # table STEM SELECTION OPTION...: $out/STEM.md and .tex via eval_scripts.make_tables on those runs.
 table() {
   local stem="$1"; roots_for "$2"; shift 2
+  no_runs_yet "$stem" && return 0
   run_step "$PYTHON" -m eval_scripts.make_tables "${roots[@]}" "$@" --out "$out/$stem"
 }
 
 # curves NAME SELECTION OPTION...: $out/NAME.png via eval_scripts.plot_curves on those runs.
 curves() {
   local name="$1"; roots_for "$2"; shift 2
+  no_runs_yet "$name" && return 0
   run_step "$PYTHON" -m eval_scripts.plot_curves "${roots[@]}" "$@" --out "$out/$name.png"
 }
 
