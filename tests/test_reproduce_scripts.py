@@ -79,7 +79,8 @@ def test_unknown_scale_names_the_valid_ones(name, tmp_path):
     result = run_script(name, "--scale", "gpu", "--out", str(tmp_path / "out"))
     assert result.returncode == 2
     assert "'gpu'" in result.stderr and "full, cpu" in result.stderr
-    assert ("paper-cpu" in result.stderr) == (name in ("reproduce_predator_prey.sh", "reproduce_mujoco.sh"))
+    assert ("paper-cpu" in result.stderr) == (name in ("reproduce_predator_prey.sh", "reproduce_mujoco.sh",
+                                                       "reproduce_runtime.sh"))
     assert not (tmp_path / "out").exists()
 
 
@@ -155,3 +156,12 @@ def test_report_only_skips_the_experiments_of_a_grid_not_reached_yet(tmp_path):
     assert "skip table_penalty0: no finished runs yet" in report.stdout
     assert "| predator_prey/default | mappo:paper_penalty-1 | 1 |" in (out / "table.md").read_text()
     assert not (out / "table_penalty0.md").exists()
+
+
+def test_runtime_paper_cpu_tabulates_the_committed_runs_without_benchmarking(tmp_path):
+    result = run_script("reproduce_runtime.sh", "--scale", "paper-cpu", "--out", str(tmp_path), timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "benchmarks/throughput.py" not in result.stdout
+    table = (tmp_path / "table_runs.md").read_text()
+    assert re.search(r"^\| matrix/climbing \| full \| 200,000 \| .* \(n=5, 1\.00×\) \|", table, flags=re.M)
+    assert (tmp_path / "table_runs.tex").exists()
