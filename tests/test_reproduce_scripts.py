@@ -70,7 +70,8 @@ def test_predator_prey_paper_scales_stack_one_table_per_penalty(scale, penalties
     assert re.findall(r"^sweep: (\d+) runs", result.stdout, flags=re.M) == ["45", "5"] * len(penalties)
     experiments = re.findall(r"--experiment_name (\S+)", result.stdout)
     assert experiments == [e for p in penalties for e in (f"paper_penalty{p}", f"paper_corr_penalty{p}")]
-    assert f"combine {' '.join(f'table_penalty{p}' for p in penalties)} into" in result.stdout
+    assert f"combine {' '.join(f'table_penalty{p}' for p in penalties)} into {tmp_path / 'o'}/table_{scale}.md" \
+        in result.stdout
     assert "--candidate agentmixer:paper_penalty-1" in result.stdout
 
 
@@ -154,7 +155,7 @@ def test_report_only_skips_the_experiments_of_a_grid_not_reached_yet(tmp_path):
                         timeout=120)
     assert report.returncode == 0, report.stdout[-2000:] + report.stderr[-2000:]
     assert "skip table_penalty0: no finished runs yet" in report.stdout
-    assert "| predator_prey/default | mappo:paper_penalty-1 | 1 |" in (out / "table.md").read_text()
+    assert "| predator_prey/default | mappo:paper_penalty-1 | 1 |" in (out / "table_paper-cpu.md").read_text()
     assert not (out / "table_penalty0.md").exists()
 
 

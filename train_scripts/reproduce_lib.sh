@@ -151,19 +151,20 @@ curves() {
   run_step "$PYTHON" -m eval_scripts.plot_curves "${roots[@]}" "$@" --out "$out/$name.png"
 }
 
-# combine_tables VARIANT...: $out/table.md/.tex = $out/table_VARIANT.md/.tex one after another, each
+# combine_tables STEM VARIANT...: $out/STEM.md/.tex = $out/table_VARIANT.md/.tex one after another, each
 # under a heading (for variants the runs cannot tell apart by task, e.g. predator-prey penalties).
 combine_tables() {
+  local stem="$1"; shift
   [[ $mode == check ]] && return 0
-  echo "+ combine $(printf 'table_%s ' "$@")into $out/table.md and $out/table.tex"
+  echo "+ combine $(printf 'table_%s ' "$@")into $out/$stem.md and $out/$stem.tex"
   [[ $mode == run ]] || return 0
   local variant
-  for variant; do  # a variant whose table failed is left out (the failure is reported at the end)
+  for variant; do  # a variant whose table failed or has no runs yet is left out
     if [[ -f "$out/table_$variant.md" ]]; then printf '## %s\n\n%s\n\n' "$variant" "$(<"$out/table_$variant.md")"; fi
-  done >"$out/table.md"
+  done >"$out/$stem.md"
   for variant; do
     if [[ -f "$out/table_$variant.tex" ]]; then printf '%% %s\n%s\n\n' "$variant" "$(<"$out/table_$variant.tex")"; fi
-  done >"$out/table.tex"
+  done >"$out/$stem.tex"
 }
 
 # report_variants VARIANT...: reports for experiments "<scale>_<VARIANT>" that share their tasks (they
@@ -182,7 +183,7 @@ report_variants() {
     curves "curves_$variant" "${scale}_$variant"
     experiments+=("${scale}_$variant")
   done
-  combine_tables "$@"
+  combine_tables table "$@"
   curves curves "${experiments[*]}" --label_experiment
 }
 

@@ -7,7 +7,8 @@
 #   paper-cpu: HalfCheetah 6x1 and Ant 4x2 x mappo happo mat_dec agentmixer, 3 seeds, 2M steps (a fifth
 #         of the paper's budget; ~7 h on 2 cores, so several sessions; seed-major sweeps, a rerun resumes)
 #   cpu:  HalfCheetah 6x1 only, mappo agentmixer, 2 seeds, 300k steps: ~20 min on 2 cores
-# Writes DIR/runs, DIR/table.md/.tex, DIR/curves.png (a panel per robot) and DIR/COMMAND.txt.
+# Writes DIR/runs, DIR/table.md/.tex, DIR/curves.png (a panel per robot) and DIR/COMMAND.txt; paper-cpu
+# writes DIR/table_paper-cpu.md/.tex and DIR/curves_paper-cpu.png beside the cpu scale's.
 # Paper: AgentMixer above the baselines, by far on Ant; the cpu scale shows only early learning.
 # Tasks are Gymnasium-Robotics MaMuJoCo -v5, not the paper's mujoco-py -v2: compare trends, not numbers.
 set -euo pipefail
@@ -40,8 +41,9 @@ grid() {
 report() {  # the robots are different tasks (env/scenario), so one table and one figure hold them all
   local task experiments=()
   for task in "${TASKS[@]}"; do experiments+=("${scale}_${task#*:}"); done
-  table table "${experiments[*]}"
-  curves curves "${experiments[*]}"
+  local suffix=""; [[ $scale == paper-cpu ]] && suffix="_$scale"  # the cpu scale's outputs share the folder
+  table "table$suffix" "${experiments[*]}"
+  curves "curves$suffix" "${experiments[*]}"
 }
 
 reproduce

@@ -11,7 +11,7 @@
 # full and paper-cpu share their runs (experiments paper_penalty<P>, paper_corr_penalty<P>).
 # Writes DIR/runs, DIR/run_logs, DIR/table_penalty<P>.md/.tex and DIR/curves_penalty<P>.png per penalty
 # (full, paper-cpu: the corr variant beside the methods, labelled algorithm:experiment), the tables stacked
-# into DIR/table.md/.tex, and DIR/COMMAND.txt; the cpu scale's single penalty gives DIR/table and DIR/curves.
+# into DIR/table_<scale>.md/.tex, and DIR/COMMAND.txt; the cpu scale's single penalty gives DIR/table and DIR/curves.
 # Paper: AgentMixer beats every baseline at penalty -1; the centralized MAT is best at penalty 0.
 set -euo pipefail
 source "$(dirname "$0")/reproduce_lib.sh"
@@ -52,7 +52,7 @@ report() {
     curves "curves_penalty$penalty" "$selection" --label_experiment
     experiments+=("penalty$penalty")
   done
-  combine_tables "${experiments[@]}"
+  combine_tables "table_$scale" "${experiments[@]}"  # not table.md: the cpu scale's, in the same folder
 }
 
 reproduce
