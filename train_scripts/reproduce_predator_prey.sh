@@ -4,7 +4,7 @@
 #   full:      the authors' protocol (their predator-prey scripts): penalties -1, 0 and -1.5, all nine methods
 #              and AgentMixer with the correlation device (experiment paper_corr), 5 seeds, 1M steps,
 #              100 evaluation episodes every 10k steps (onpolicy/config.py's predator_prey defaults)
-#   paper-cpu: the same runs for the two penalties the paper's text names, -1 then 0: 100 runs, about 1.9 h
+#   paper-cpu: the same runs for the two penalties the paper's text names, -1 then 0: 100 runs, about 40 min
 #              of a 2-core machine per (penalty, seed), so several sessions; the sweeps are seed-major, so
 #              a stopped one holds the first seeds of every method, and a rerun resumes it
 #   cpu:       penalty -1 only, mappo agentmixer ail, 3 seeds, 300k steps, evaluation every 50k: ~13 min
