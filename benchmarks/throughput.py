@@ -6,7 +6,10 @@
 
 Each task runs `--updates` PPO updates (after one warm-up update) with evaluation and
 checkpointing off, each in its own process, and reports training steps/s next to the raw vectorized env's
-random-action steps/s at the same number of envs.
+random-action steps/s at the same number of envs, and where an update's time goes (the env's steps,
+the trainer's update, the rest). `--flops` adds the FLOPs of an update's training (torch's counter)
+and the rate they ran at, beside this machine's best matmul rate at the same shapes: how far the
+training phase is from the hardware's limit.
 
 `--builds A B ...` compares builds of this repository (a git revision, checked out into a temporary
 worktree, or a directory holding a checkout; `.` is the working tree) in one run: every row is
@@ -29,6 +32,8 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -69,30 +74,62 @@ def raw_env_fps(cfg, n_steps: int) -> float:
     return fps
 
 
-def training_fps(cfg, updates: int) -> float:
+def training_fps(cfg, updates: int, count_flops: bool = False) -> tuple[float, dict[str, float], float | None]:
+    """Steps/s of whole updates (collect + train) after a warm-up one, and where an update's time
+    goes: seconds per update in the env's step, in the trainer's train, and in the rest (the policy's
+    forward passes when acting, buffer inserts, returns); with count_flops, the GFLOP of one train
+    call (torch's FLOP counter: matmuls, forward and backward)."""
     with tempfile.TemporaryDirectory() as tmp:
         cfg.run_dir = tmp
         steps_per_update = cfg.episode_length * cfg.n_rollout_threads
         cfg.num_env_steps = steps_per_update * (updates + 1)
         runner = Runner(cfg)
-        timings = []
+        calls: dict[str, list[tuple[float, float]]] = {"env": [], "train": []}  # (end time, seconds) per call
+
+        def timed(name, fn):
+            def call(*args):
+                start = time.perf_counter()
+                result = fn(*args)
+                end = time.perf_counter()
+                calls[name].append((end, end - start))
+                return result
+            return call
+
         original_train = runner.trainer.train
-
-        def timed_train(buffer):  # time whole updates (collect + train) after the warm-up one
-            result = original_train(buffer)
-            timings.append(time.perf_counter())
-            return result
-
-        runner.trainer.train = timed_train
+        runner.envs.step = timed("env", runner.envs.step)
+        runner.trainer.train = timed("train", original_train)
         runner.run()
-        return steps_per_update * updates / (timings[-1] - timings[0])
+        first, last = calls["train"][0][0], calls["train"][-1][0]  # the warm-up update ends at `first`
+        phases = {name: sum(s for end, s in spans if end > first) / updates for name, spans in calls.items()}
+        phases["other"] = (last - first) / updates - phases["env"] - phases["train"]
+        gflop = None
+        if count_flops:  # one more update on the last rollout, counted rather than timed
+            with FlopCounterMode(display=False) as counter:
+                original_train(runner.buffer)
+            gflop = counter.get_total_flops() / 1e9
+        return steps_per_update * updates / (last - first), phases, gflop
 
 
-def measure(task: str, algo: str, updates: int, threads: int, extra: list[str]) -> dict:
+def matmul_gflops(threads: int, rows: int = 20_000) -> float:
+    """This machine's best GFLOP/s on the matmuls that dominate training here: (rows × 64) by
+    (64 × 64 / 192) forward and their weight gradients, float32, `threads` threads."""
+    torch.set_num_threads(threads)
+    best = 0.0
+    for m, k, n in [(rows, 64, 64), (rows, 64, 192), (64, rows, 192)]:
+        a, b = torch.randn(m, k), torch.randn(k, n)
+        torch.mm(a, b)
+        start = time.perf_counter()
+        for _ in range(20):
+            torch.mm(a, b)
+        best = max(best, 20 * 2 * m * k * n / (time.perf_counter() - start) / 1e9)
+    return best
+
+
+def measure(task: str, algo: str, updates: int, threads: int, extra: list[str], count_flops: bool = False) -> dict:
     """One table row; run in its own process so peak RSS and timings belong to this row alone."""
     cfg = parse_config([*TASKS[task], "--algorithm_name", algo, "--no-use_eval", "--no-progress_bar",
                         "--save_interval", "100000", "--n_training_threads", str(threads), *extra])
-    return measured_row(cfg, task, updates)
+    return measured_row(cfg, task, updates, count_flops)
 
 
 def markdown_row(r: dict) -> str:
@@ -101,14 +138,19 @@ def markdown_row(r: dict) -> str:
             f"{r['train_steps_per_s']} | {r['raw_env_steps_per_s']} | {r['train_over_raw']} | {r['peak_rss_mib']} |")
 
 
-def measured_row(cfg, task: str, updates: int) -> dict:
+def measured_row(cfg, task: str, updates: int, count_flops: bool = False) -> dict:
     """Training and raw env steps/s of the run `cfg` and this process's peak RSS, as a table row."""
+    fps, phases, train_gflop = training_fps(cfg, updates, count_flops)
     row = {"task": task, "algorithm": cfg.algorithm_name, "envs": cfg.n_rollout_threads,
            "episode_length": cfg.episode_length, "ppo_epoch": cfg.ppo_epoch,
-           "train_steps_per_s": round(training_fps(cfg, updates)),
+           "train_steps_per_s": round(fps),
+           **{f"{name}_s_per_update": round(seconds, 3) for name, seconds in phases.items()},
            "raw_env_steps_per_s": round(raw_env_fps(cfg, cfg.episode_length)),
            "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
     row["train_over_raw"] = round(row["train_steps_per_s"] / row["raw_env_steps_per_s"], 3)
+    if train_gflop is not None:
+        row["train_gflop_per_update"] = round(train_gflop, 1)
+        row["train_gflop_per_s"] = round(train_gflop / phases["train"], 1)
     return row
 
 
@@ -181,11 +223,15 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--builds", nargs="+", metavar="BUILD",
                         help="compare these builds (git revisions or checkout directories; . = this tree)")
     parser.add_argument("--repeats", type=int, default=3, help="measurements per build and row with --builds")
+    parser.add_argument("--flops", action="store_true",
+                        help="also count each update's training FLOPs and this machine's matmul GFLOP/s")
     parser.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="flags passed to every run")
     args = parser.parse_args(argv)
     if args.builds:
         if len(args.builds) < 2:
             parser.error(f"--builds needs at least two builds to compare, got {args.builds}")
+        if args.flops:
+            parser.error("--flops measures one build; drop --builds or --flops")
         return compare_builds(args)
     for task in args.tasks:  # bad flags fail before the first measurement, not after an hour of them
         for algo in args.algorithms:
@@ -199,12 +245,25 @@ def main(argv=None) -> list[dict]:
     with ProcessPoolExecutor(1, mp_context=get_context("spawn"), max_tasks_per_child=1) as pool:
         for task in args.tasks:
             for algo in args.algorithms:
-                rows.append(pool.submit(measure, task, algo, args.updates, args.threads, args.extra).result())
+                rows.append(pool.submit(measure, task, algo, args.updates, args.threads, args.extra,
+                                        args.flops).result())
                 print(json.dumps(rows[-1]), flush=True)
     print("\n| task | algorithm | envs × T | epochs | train steps/s | raw env steps/s | train/raw | peak RSS MiB |")
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(markdown_row(r))
+    columns = {"env_s_per_update": "env s/update", "train_s_per_update": "train s/update",
+               "other_s_per_update": "other s/update (acting, buffer)"}
+    if args.flops:
+        columns.update(train_gflop_per_update="train GFLOP/update", train_gflop_per_s="train GFLOP/s")
+    print("\n| task | algorithm | " + " | ".join(columns.values()) + " |")
+    print("|---|---|" + "---:|" * len(columns))
+    for r in rows:
+        print(f"| {r['task']} | {r['algorithm']} | " + " | ".join(str(r[k]) for k in columns) + " |")
+    if args.flops:
+        with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as pool:
+            peak = pool.submit(matmul_gflops, args.threads).result()
+        print(f"\nthis machine's best matmul rate at these shapes, {args.threads} thread(s): {peak:.0f} GFLOP/s")
     return rows
 
 

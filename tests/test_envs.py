@@ -303,6 +303,18 @@ def test_authors_prey_bumps_into_walls():
     np.testing.assert_array_equal(env.prey, [[0, 0]])
 
 
+def test_batched_prey_draws_are_generator_choice():
+    # The batched env looks its uniforms up in PREY_MOVE_CDF instead of calling Generator.choice:
+    # the same moves and the same stream use, so both envs replay a seed identically.
+    for seed in range(200):
+        by_choice, by_lookup = np.random.default_rng(seed), np.random.default_rng(seed)
+        for _ in range(3):
+            expected = by_choice.choice(5, pp_module.PREY_MOVE_TRIES, p=pp_module.PREY_MOVE_PROBS)
+            uniforms = by_lookup.random(pp_module.PREY_MOVE_TRIES)
+            np.testing.assert_array_equal(pp_module.PREY_MOVE_CDF.searchsorted(uniforms, side="right"), expected)
+        assert by_choice.bit_generator.state == by_lookup.bit_generator.state
+
+
 @pytest.mark.parametrize("rules, stay_share", [("authors", 0.3), ("uniform_flee", 0.2)])
 def test_free_prey_stays_as_often_as_its_rule_says(rules, stay_share):
     stays = 0

@@ -1,4 +1,4 @@
-"""benchmarks/throughput.py --builds: bad builds are named before anything is measured."""
+"""benchmarks/throughput.py: bad builds are named before anything is measured; where an update's time goes."""
 import sys
 from pathlib import Path
 
@@ -21,3 +21,21 @@ def test_an_unknown_build_is_named(tmp_path):
 
 def test_a_directory_is_its_own_build(tmp_path):
     assert throughput.checkout(str(tmp_path), tmp_path / "work") == tmp_path.resolve()
+
+
+def test_flops_is_refused_with_builds(capsys):
+    with pytest.raises(SystemExit):
+        throughput.main(["--builds", ".", ".", "--flops"])
+    assert "--flops measures one build" in capsys.readouterr().err
+
+
+def test_an_update_splits_into_env_train_and_the_rest(tmp_path):
+    cfg = throughput.parse_config([*throughput.TASKS["predator_prey"], "--algorithm_name", "mappo", "--no-use_eval",
+                                   "--no-progress_bar", "--n_rollout_threads", "2", "--episode_length", "8",
+                                   "--ppo_epoch", "1", "--n_training_threads", "1"])
+    fps, phases, gflop = throughput.training_fps(cfg, updates=2, count_flops=True)
+    assert set(phases) == {"env", "train", "other"}
+    assert all(seconds > 0 for seconds in phases.values())
+    assert sum(phases.values()) == pytest.approx(2 * 8 / fps)  # the phases make up a whole update
+    # Actor and critic (GRU 64) forward and backward on 2 envs × 8 steps × 2 agents: a few MFLOP, not zero.
+    assert 1e-4 < gflop < 1e-1

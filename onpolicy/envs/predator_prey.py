@@ -49,6 +49,10 @@ INFO_KEYS = ("captures", "miscaptures", "won")
 PREY_RULES = ("authors", "uniform_flee")
 PREY_MOVE_PROBS = np.array([0.3, 0.175, 0.175, 0.175, 0.175])  # per MOVES row: the authors' (stay 0.3)
 PREY_MOVE_TRIES = 5
+# Generator.choice(len(MOVES), size, p=PREY_MOVE_PROBS) draws random(size) and looks it up in this
+# cdf, computed as numpy computes it: the batched env does the lookup itself, for all envs at once.
+PREY_MOVE_CDF = PREY_MOVE_PROBS.cumsum()
+PREY_MOVE_CDF /= PREY_MOVE_CDF[-1]
 
 
 @dataclass(frozen=True)
@@ -343,12 +347,17 @@ class BatchedPredatorPrey(VecEnv):
                 self.prey[e, j] += MOVES[move]
 
     def _move_prey_authors(self) -> None:
+        """Rule 3 ("authors") for every env at once; the same draws as _authors_prey_target."""
         for j in range(self.cfg.n_prey):
             alive = np.flatnonzero(self.prey_alive[:, j])
             if not len(alive):
                 continue
-            targets = np.stack([_authors_prey_target(self.rngs[e], self.prey[e, j], self.predators[e])
-                                for e in alive])  # (k, 2)
+            uniforms = np.stack([self.rngs[e].random(PREY_MOVE_TRIES) for e in alive])  # (k, tries)
+            candidates = self.prey[alive, j, None] + MOVES[PREY_MOVE_CDF.searchsorted(uniforms, side="right")]
+            distance = np.abs(candidates[:, :, None] - self.predators[alive, None]).sum(-1)  # (k, tries, N)
+            safe = (distance != 1).all(axis=-1)  # (k, tries)
+            first_safe = candidates[np.arange(len(alive)), safe.argmax(axis=1)]  # (k, 2)
+            targets = np.where(safe.any(axis=1)[:, None], first_safe, self.prey[alive, j])
             hits_predator = (self.predators[alive] == targets[:, None]).all(-1).any(1)
             other_prey = self.prey_alive[alive] & (np.arange(self.cfg.n_prey) != j)  # (k, P)
             hits_prey = ((self.prey[alive] == targets[:, None]).all(-1) & other_prey).any(1)
