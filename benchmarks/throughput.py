@@ -74,11 +74,10 @@ def raw_env_fps(cfg, n_steps: int) -> float:
     return fps
 
 
-def training_fps(cfg, updates: int, count_flops: bool = False) -> tuple[float, dict[str, float], float | None]:
-    """Steps/s of whole updates (collect + train) after a warm-up one, and where an update's time
-    goes: seconds per update in the env's step, in the trainer's train, and in the rest (the policy's
-    forward passes when acting, buffer inserts, returns); with count_flops, the GFLOP of one train
-    call (torch's FLOP counter: matmuls, forward and backward)."""
+def training_fps(cfg, updates: int) -> tuple[float, dict[str, float], Runner]:
+    """Steps/s of whole updates (collect + train) after a warm-up one, where an update's time goes
+    (seconds per update in the env's step, in the trainer's train, and in the rest: the policy's
+    forward passes when acting, buffer inserts, returns), and the runner, its envs closed."""
     with tempfile.TemporaryDirectory() as tmp:
         cfg.run_dir = tmp
         steps_per_update = cfg.episode_length * cfg.n_rollout_threads
@@ -99,15 +98,18 @@ def training_fps(cfg, updates: int, count_flops: bool = False) -> tuple[float, d
         runner.envs.step = timed("env", runner.envs.step)
         runner.trainer.train = timed("train", original_train)
         runner.run()
+        runner.trainer.train = original_train
         first, last = calls["train"][0][0], calls["train"][-1][0]  # the warm-up update ends at `first`
         phases = {name: sum(s for end, s in spans if end > first) / updates for name, spans in calls.items()}
         phases["other"] = (last - first) / updates - phases["env"] - phases["train"]
-        gflop = None
-        if count_flops:  # one more update on the last rollout, counted rather than timed
-            with FlopCounterMode(display=False) as counter:
-                original_train(runner.buffer)
-            gflop = counter.get_total_flops() / 1e9
-        return steps_per_update * updates / (last - first), phases, gflop
+        return steps_per_update * updates / (last - first), phases, runner
+
+
+def train_gflop(runner: Runner) -> float:
+    """GFLOP of one more update on the runner's last rollout (torch's counter: matmuls, forward and backward)."""
+    with FlopCounterMode(display=False) as counter:
+        runner.trainer.train(runner.buffer)
+    return counter.get_total_flops() / 1e9
 
 
 def matmul_gflops(threads: int, rows: int = 20_000) -> float:
@@ -139,8 +141,9 @@ def markdown_row(r: dict) -> str:
 
 
 def measured_row(cfg, task: str, updates: int, count_flops: bool = False) -> dict:
-    """Training and raw env steps/s of the run `cfg` and this process's peak RSS, as a table row."""
-    fps, phases, train_gflop = training_fps(cfg, updates, count_flops)
+    """Training and raw env steps/s of the run `cfg`, where its time goes and this process's peak RSS
+    (before any FLOP counting), as a table row."""
+    fps, phases, runner = training_fps(cfg, updates)
     row = {"task": task, "algorithm": cfg.algorithm_name, "envs": cfg.n_rollout_threads,
            "episode_length": cfg.episode_length, "ppo_epoch": cfg.ppo_epoch,
            "train_steps_per_s": round(fps),
@@ -148,9 +151,9 @@ def measured_row(cfg, task: str, updates: int, count_flops: bool = False) -> dic
            "raw_env_steps_per_s": round(raw_env_fps(cfg, cfg.episode_length)),
            "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
     row["train_over_raw"] = round(row["train_steps_per_s"] / row["raw_env_steps_per_s"], 3)
-    if train_gflop is not None:
-        row["train_gflop_per_update"] = round(train_gflop, 1)
-        row["train_gflop_per_s"] = round(train_gflop / phases["train"], 1)
+    if count_flops:
+        row["train_gflop_per_update"] = round(train_gflop(runner), 1)
+        row["train_gflop_per_s"] = round(row["train_gflop_per_update"] / phases["train"], 1)
     return row
 
 
