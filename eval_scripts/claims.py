@@ -132,15 +132,17 @@ def method_scores(claim: Claim, root: Path) -> dict[str, Group]:
 
 
 def compare(candidate: np.ndarray, baseline: np.ndarray, alpha: float) -> tuple[float, str]:
-    """(p of candidate > baseline, "better" / "worse" / "unclear")."""
+    """(p of candidate > baseline, "better" / "worse" / "unclear" / "untested": a single seed on a side)."""
+    if candidate.size < 2 or baseline.size < 2:
+        return math.nan, "untested"
     with warnings.catch_warnings():  # scipy warns on nearly identical samples; the p-value stands
         warnings.simplefilter("ignore", RuntimeWarning)
         p = welch_t_test_greater(candidate, baseline)
         reverse = welch_t_test_greater(baseline, candidate)
     if not math.isnan(p):
         return p, "better" if p < alpha else "worse" if reverse < alpha else "unclear"
-    # Undefined: no variance in either group (or a single seed each); equal constants are no win.
-    if candidate.size > 1 and baseline.size > 1 and candidate.std() == 0 and baseline.std() == 0:
+    # Undefined: no variance in either group; equal constants are no win.
+    if candidate.std() == 0 and baseline.std() == 0:
         return p, "better" if candidate[0] > baseline[0] else "worse"
     return p, "unclear"
 
@@ -168,7 +170,9 @@ def verdict(claim: Claim, groups: dict[str, Group], alpha: float) -> tuple[str, 
         result = "reproduced"
     else:
         result = "inconclusive"
-        reasons.append("no significant difference from " + ", ".join(b for b, o in outcomes.items() if o == "unclear"))
+        for outcome, reason in (("unclear", "no significant difference from "), ("untested", "no test with one seed: ")):
+            if outcome in outcomes.values():
+                reasons.append(reason + ", ".join(b for b, o in outcomes.items() if o == outcome))
     seeds = min([groups[m].scores.size for m in groups] or [0])
     if seeds < claim.seeds or missing:
         result += " at this budget" if result == "inconclusive" else " (so far)"

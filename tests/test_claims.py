@@ -51,6 +51,15 @@ def test_equal_constants_are_no_win_and_overlap_is_inconclusive(tmp_path):
     assert verdict == "inconclusive" and why == "no significant difference from happo"
 
 
+def test_a_single_seed_is_untested_not_insignificant(tmp_path):
+    write_scores(tmp_path, "agentmixer", [12])
+    write_scores(tmp_path, "mappo", [5])
+    write_scores(tmp_path, "happo", [5, 6, 7])
+    paper, ours, cells, verdict, why = verdict_of(tmp_path, claim(baselines=("mappo", "happo"), seeds=1))
+    assert verdict == "inconclusive" and why == "no test with one seed: mappo, happo"
+    assert cells == "mappo 5.00 (p –); happo 6.00 (p –)"
+
+
 def test_missing_seeds_and_runs_are_named(tmp_path):
     write_scores(tmp_path, "agentmixer", [10, 11, 12])
     write_scores(tmp_path, "mappo", [5, 6, 7])
