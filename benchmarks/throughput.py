@@ -152,8 +152,9 @@ def measured_row(cfg, task: str, updates: int, count_flops: bool = False) -> dic
            "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
     row["train_over_raw"] = round(row["train_steps_per_s"] / row["raw_env_steps_per_s"], 3)
     if count_flops:
-        row["train_gflop_per_update"] = round(train_gflop(runner), 1)
-        row["train_gflop_per_s"] = round(row["train_gflop_per_update"] / phases["train"], 1)
+        gflop = train_gflop(runner)
+        row["train_gflop_per_update"] = round(gflop, 1)
+        row["train_gflop_per_s"] = round(gflop / phases["train"], 1)  # not from the rounded GFLOP
     return row
 
 

@@ -122,8 +122,9 @@ def _random_cells(rng: np.random.Generator, cfg: PredatorPreyConfig) -> tuple[np
 def _authors_prey_target(rng: np.random.Generator, prey: np.ndarray, predators: np.ndarray) -> np.ndarray:
     """Rule 3 ("authors"): the cell (2,) a prey at `prey` tries to enter; predators (N, 2).
 
-    Draws PREY_MOVE_TRIES candidate moves at once (one call per prey and step, the same in the
-    single and the batched env) and keeps the first whose target has no predator next to it.
+    Draws PREY_MOVE_TRIES candidate moves with one Generator.choice call per prey and step (the
+    batched env draws the same moves from the same uniforms, for all envs at once) and keeps the
+    first whose target has no predator next to it.
     """
     moves = rng.choice(len(MOVES), PREY_MOVE_TRIES, p=PREY_MOVE_PROBS)
     targets = prey + MOVES[moves]  # (tries, 2)
