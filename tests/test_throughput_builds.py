@@ -39,3 +39,18 @@ def test_an_update_splits_into_env_train_and_the_rest(tmp_path):
     assert sum(phases.values()) == pytest.approx(2 * 8 / fps)  # the phases make up a whole update
     # Actor and critic (GRU 64) forward and backward on 2 envs × 8 steps × 2 agents: a few MFLOP, not zero.
     assert 1e-4 < throughput.train_gflop(runner) < 1e-1
+
+
+def test_column_mlp_benchmark_compares_a_revision_with_this_tree(capsys, monkeypatch):
+    import column_mlp
+    monkeypatch.setattr(column_mlp, "SHAPES", {"agent mixing": (2, 4, 64)})
+    column_mlp.main(["--against", "HEAD", "--repeats", "2", "--threads", "1"])
+    table = capsys.readouterr().out.splitlines()
+    assert table[0] == "| MLP | HEAD ms | this tree ms | speed-up |"
+    assert table[2].startswith("| agent mixing 2 → 4 → 2 × 64 |") and table[2].endswith("× |")
+
+
+def test_column_mlp_benchmark_names_a_bad_revision():
+    import column_mlp
+    with pytest.raises(SystemExit, match="cannot read .*policy_modifier.py at revision 'no-such-revision'"):
+        column_mlp.main(["--against", "no-such-revision"])

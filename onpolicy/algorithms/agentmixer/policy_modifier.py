@@ -33,35 +33,56 @@ class ColumnMLP(torch.autograd.Function):
     differently because the PM's two MLPs are memory-bound: their hidden layers have M·H values
     (20 M for the agent-axis MLP at the paper's sizes) and autograd would write and re-read them
     about ten times. Here the hidden layer is made in cache-sized blocks of columns and recomputed in
-    the backward pass instead of stored, and every product is a 2-D matmul.
+    the backward pass instead of stored, and every product is one 2-D matmul: each bias is the last
+    column of its weight, multiplying a row of ones under the block, so no pass broadcasts a bias,
+    and the bias gradients come out of the weight-gradient matmuls.
     """
 
     @staticmethod
     def forward(ctx, columns, w1, b1, w2, b2):
         block = max(1, CPU_BLOCK_FLOATS // w1.shape[0]) if columns.device.type == "cpu" else columns.shape[1]
+        w1b, w2b = torch.cat([w1, b1[:, None]], 1), torch.cat([w2, b2[:, None]], 1)
         out = columns.new_empty(w2.shape[0], columns.shape[1])
-        for start in range(0, columns.shape[1], block):
-            hidden = torch.addmm(b1[:, None], w1, columns[:, start:start + block]).relu_()
-            torch.addmm(b2[:, None], w2, hidden, out=out[:, start:start + block])
-        ctx.save_for_backward(columns, w1, b1, w2)
+        for span, x1, h1 in _column_blocks(columns, w1b, block):
+            torch.mm(w2b, h1, out=out[:, span])
+        ctx.save_for_backward(columns, w1b, w2b)
         ctx.block = block
         return out
 
     @staticmethod
     def backward(ctx, grad_out):
-        columns, w1, b1, w2 = ctx.saved_tensors
+        columns, w1b, w2b = ctx.saved_tensors
+        hidden_dim = w2b.shape[1] - 1
         grad_columns = torch.empty_like(columns)
-        grad_w1, grad_b1, grad_w2 = torch.zeros_like(w1), torch.zeros_like(b1), torch.zeros_like(w2)
-        for start in range(0, columns.shape[1], ctx.block):
-            x_block = columns[:, start:start + ctx.block]
-            g_block = grad_out[:, start:start + ctx.block]
-            hidden = torch.addmm(b1[:, None], w1, x_block).relu_()
-            grad_w2.addmm_(g_block, hidden.t())
-            grad_hidden = (w2.t() @ g_block).mul_(hidden > 0)
-            grad_w1.addmm_(grad_hidden, x_block.t())
-            grad_b1 += grad_hidden.sum(1)
-            torch.mm(w1.t(), grad_hidden, out=grad_columns[:, start:start + ctx.block])
-        return grad_columns, grad_w1, grad_b1, grad_w2, grad_out.sum(1)
+        grad_w1b, grad_w2b = torch.zeros_like(w1b), torch.zeros_like(w2b)
+        for span, x1, h1 in _column_blocks(columns, w1b, ctx.block):
+            g_block = grad_out[:, span]
+            grad_w2b.addmm_(g_block, h1.t())
+            hidden = h1[:hidden_dim]
+            grad_hidden = torch.ops.aten.threshold_backward(w2b[:, :hidden_dim].t() @ g_block, hidden, 0)
+            grad_w1b.addmm_(grad_hidden, x1.t())
+            torch.mm(w1b[:, :-1].t(), grad_hidden, out=grad_columns[:, span])
+        return grad_columns, grad_w1b[:, :-1], grad_w1b[:, -1], grad_w2b[:, :-1], grad_w2b[:, -1]
+
+
+def _column_blocks(columns: torch.Tensor, w1b: torch.Tensor, block: int):
+    """For each block of `block` columns: its slice, the block with a row of ones (Din + 1, width)
+    and the hidden layer relu(W1 · X + b1) with a row of ones (H + 1, width). The two buffers are
+    reused from block to block, so each is valid until the next one is yielded."""
+    din, total = columns.shape
+    hidden_dim = w1b.shape[0]
+    buffers = {}
+    for start in range(0, total, block):
+        width = min(block, total - start)
+        if width not in buffers:
+            x1, h1 = columns.new_empty(din + 1, width), columns.new_empty(hidden_dim + 1, width)
+            x1[din], h1[hidden_dim] = 1.0, 1.0
+            buffers[width] = x1, h1
+        x1, h1 = buffers[width]
+        span = slice(start, start + width)
+        x1[:din] = columns[:, span]
+        torch.mm(w1b, x1, out=h1[:hidden_dim]).relu_()
+        yield span, x1, h1
 
 
 def column_mlp(columns: torch.Tensor, mlp: nn.Sequential) -> torch.Tensor:
