@@ -4,8 +4,9 @@
 # usage: bash train_scripts/reproduce_mujoco.sh [--scale full|paper-cpu|cpu] [--out DIR] [--dry_run] [--report_only] [-- FLAGS...]
 #   full: HalfCheetah 6x1, Ant 4x2, Walker2d 2x3 x mappo happo mat agentmixer, 5 seeds, 10M steps
 #         (the paper's MA-MuJoCo settings: 40 threads x 100 steps, 2 x 64, lr 3e-4; onpolicy/config.py)
-#   paper-cpu: HalfCheetah 6x1 and Ant 4x2 x mappo happo mat_dec agentmixer, 3 seeds, 2M steps (a fifth
-#         of the paper's budget; ~7 h on 2 cores, so several sessions; seed-major sweeps, a rerun resumes)
+#   paper-cpu: Ant 4x2 then HalfCheetah 6x1 x mappo happo mat_dec agentmixer, 3 seeds, 2M steps (a fifth
+#         of the paper's budget; ~9 h on 2 cores, Ant ~6 h and HalfCheetah ~3 h, so several sessions;
+#         seed-major sweeps, a rerun resumes)
 #   cpu:  HalfCheetah 6x1 only, mappo agentmixer, 2 seeds, 300k steps: ~20 min on 2 cores
 # Writes DIR/runs, DIR/table.md/.tex, DIR/curves.png (a panel per robot) and DIR/COMMAND.txt; paper-cpu
 # writes DIR/table_paper-cpu.md/.tex and DIR/curves_paper-cpu.png beside the cpu scale's.
