@@ -1,10 +1,11 @@
 """Forward + backward time of the Policy Modifier's ColumnMLP: this tree against another revision.
 
     python benchmarks/column_mlp.py --against 6ad2208
+    python benchmarks/column_mlp.py --against 6ad2208 --n_agents 2 3 6
 
-Times ColumnMLP.apply(...).backward(...) at the paper's sizes (AgentMixer on a 2-agent task, 10 000
-samples a minibatch): the agent-mixing MLP (2 -> 32 -> 2 over 10 000 × 64 columns) and the
-channel-mixing MLP (64 -> 256 -> 64 over 20 000 columns). Both versions run in this process, taking
+Times ColumnMLP.apply(...).backward(...) at the paper's sizes (10 000 samples a minibatch): for each
+number of agents N in `--n_agents` (default 2, the matrix games), the agent-mixing MLP (N -> 32 -> N
+over 10 000 × 64 columns) and the channel-mixing MLP (64 -> 256 -> 64 over 10 000 × N columns). Both versions run in this process, taking
 turns, so their ratio is of measurements taken side by side. The other revision's
 policy_modifier.py is read with `git show`; only the ColumnMLP code differs between the two.
 """
@@ -23,7 +24,13 @@ import torch
 
 REPO = Path(__file__).resolve().parent.parent
 MODULE = "onpolicy/algorithms/agentmixer/policy_modifier.py"
-SHAPES = {"agent mixing": (2, 32, 10_000 * 64), "channel mixing": (64, 256, 20_000)}  # (Din, H, columns)
+SAMPLES, CHANNELS, AGENT_HIDDEN, CHANNEL_HIDDEN = 10_000, 64, 32, 256
+
+
+def shapes(n_agents: int) -> dict[str, tuple[int, int, int]]:
+    """(Din, H, columns) of the PM's two MLPs for N agents."""
+    return {"agent mixing": (n_agents, AGENT_HIDDEN, SAMPLES * CHANNELS),
+            "channel mixing": (CHANNELS, CHANNEL_HIDDEN, SAMPLES * n_agents)}
 
 
 def load_module(path: Path, name: str):
@@ -60,12 +67,13 @@ def main(argv=None) -> None:
     parser.add_argument("--against", required=True, help="git revision to compare this tree with")
     parser.add_argument("--repeats", type=int, default=12)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--n_agents", type=int, nargs="+", default=[2])
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         builds = {args.against: revision_module(args.against, Path(tmp)), "this tree": load_module(REPO / MODULE, "pm_here")}
         print(f"| MLP | {args.against} ms | this tree ms | speed-up |\n|---|---:|---:|---:|")
-        for label, shape in SHAPES.items():
+        for label, shape in ((label, shape) for n in args.n_agents for label, shape in shapes(n).items()):
             times = {name: [] for name in builds}
             for r in range(args.repeats):
                 for name in (list(builds) if r % 2 == 0 else list(builds)[::-1]):

@@ -43,11 +43,12 @@ def test_an_update_splits_into_env_train_and_the_rest(tmp_path):
 
 def test_column_mlp_benchmark_compares_a_revision_with_this_tree(capsys, monkeypatch):
     import column_mlp
-    monkeypatch.setattr(column_mlp, "SHAPES", {"agent mixing": (2, 4, 64)})
-    column_mlp.main(["--against", "HEAD", "--repeats", "2", "--threads", "1"])
+    monkeypatch.setattr(column_mlp, "shapes", lambda n: {"agent mixing": (n, 4, 64)})
+    column_mlp.main(["--against", "HEAD", "--repeats", "2", "--threads", "1", "--n_agents", "2", "3"])
     table = capsys.readouterr().out.splitlines()
     assert table[0] == "| MLP | HEAD ms | this tree ms | speed-up |"
     assert table[2].startswith("| agent mixing 2 → 4 → 2 × 64 |") and table[2].endswith("× |")
+    assert table[3].startswith("| agent mixing 3 → 4 → 3 × 64 |") and len(table) == 4
 
 
 def test_column_mlp_benchmark_names_a_bad_revision():
