@@ -22,6 +22,7 @@ from onpolicy.algorithms.utils.distributions import action_dim
 from onpolicy.config import config_to_dict, env_kwargs
 from onpolicy.envs import make_vec_env
 from onpolicy.runner.evaluation import evaluate_policy, mean_metrics, to_tensor
+from onpolicy.utils.allocator import keep_freed_memory
 from onpolicy.utils.buffer import RolloutBuffer
 from onpolicy.utils.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from onpolicy.utils.logger import Logger
@@ -47,6 +48,7 @@ class Runner:
         self.config = config_to_dict(cfg)
         seed_everything(cfg.seed)
         torch.set_num_threads(cfg.n_training_threads)
+        keep_freed_memory()
         self.device = select_device(cfg)
         setproctitle(f"onpolicy:{cfg.algorithm_name}/{cfg.env_name}/{cfg.scenario_name}/{cfg.experiment_name}"
                      f"/seed{cfg.seed}")
