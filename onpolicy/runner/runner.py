@@ -127,8 +127,10 @@ class Runner:
                                          None if b.avail is None else b.avail[t])
             step = self.envs.step(result.actions.cpu().numpy())
             infos.append({k: float(v) for k, v in result.info.items()})
-            episodes += [{k: float(v[e]) for k, v in step.episode_info.items()}
-                         for e in np.flatnonzero(step.terminated | step.truncated)]
+            done = np.flatnonzero(step.terminated | step.truncated)
+            if done.size:  # one column per info key; every env ends every step in the matrix games
+                columns = {k: np.asarray(v)[done].astype(float).tolist() for k, v in step.episode_info.items()}
+                episodes += [dict(zip(columns, row)) for row in zip(*columns.values())]
             self.insert(step, result)
         return episodes, mean_metrics(infos)
 
