@@ -8,11 +8,17 @@ number of agents N in `--n_agents` (default 2, the matrix games), the agent-mixi
 over 10 000 × 64 columns) and the channel-mixing MLP (64 -> 256 -> 64 over 10 000 × N columns). Both versions run in this process, taking
 turns, so their ratio is of measurements taken side by side. The other revision's
 policy_modifier.py is read with `git show`; only the ColumnMLP code differs between the two.
+
+Each version computes what its ColumnMLP computes: since the PM's MLPs became the AgentMixer authors'
+FeedForward (Linear → ReLU → LayerNorm → Linear), ColumnMLP takes the hidden LayerNorm's weight and
+bias, and is timed with them; a revision before that computes Linear → ReLU → Linear, so against it the
+ratio includes the cost of the LayerNorm.
 """
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import inspect
 import statistics
 import subprocess
 import sys
@@ -50,12 +56,17 @@ def revision_module(rev: str, workdir: Path):
     return load_module(path, "policy_modifier_other")
 
 
+def takes_norm(module) -> bool:
+    """Whether `module`'s ColumnMLP has the hidden LayerNorm (its weight and bias follow W1, b1, W2, b2)."""
+    return "norm_weight" in inspect.signature(module.ColumnMLP.forward).parameters
+
+
 def seconds(module, din: int, hidden: int, columns: int) -> float:
     """One forward + backward of `module`'s ColumnMLP on fixed random inputs."""
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(din, columns, generator=gen, requires_grad=True)
-    params = [torch.randn(*shape, generator=gen, requires_grad=True)
-              for shape in ((hidden, din), (hidden,), (din, hidden), (din,))]
+    shapes = [(hidden, din), (hidden,), (din, hidden), (din,)] + ([(hidden,), (hidden,)] if takes_norm(module) else [])
+    params = [torch.randn(*shape, generator=gen, requires_grad=True) for shape in shapes]
     grad = torch.randn(din, columns, generator=gen)
     start = time.perf_counter()
     module.ColumnMLP.apply(x, *params).backward(grad)

@@ -32,7 +32,7 @@ class _Parser(argparse.ArgumentParser):
 ENV_FLAGS = {
     "predator_prey": ("grid_size", "n_predators", "n_prey", "penalty", "step_cost", "capture_reward",
                       "max_steps", "sight", "prey_rules"),
-    "mujoco": ("agent_conf", "agent_obsk", "add_agent_id"),
+    "mujoco": ("agent_conf", "agent_obsk", "add_agent_id", "standardize_obs_vectors"),
     "smax": ("use_agent_specific_state",),
     "smacv2": ("units", "use_agent_specific_state"),
     "passage": ("p_small", "reward_short", "reward_long", "reward_jam"),
@@ -52,6 +52,10 @@ ALGORITHM_FLAGS = {
 
 DISCRETE_ACTION_ENVS = ("matrix", "predator_prey", "passage", "smax", "smacv2")
 
+# AgentMixer's temperature schedules (onpolicy/algorithms/agentmixer/trainer.py). Before cosine_rise existed,
+# cosine_dip was called "cosine"; config.json files with "cosine" are refused with a message naming both.
+TEMPERATURE_SCHEDULES = ("constant", "linear", "cosine_rise", "cosine_dip")
+
 # PPO settings that value-based MAVEN has no use for (it reuses --ppo_epoch as passes per update).
 PPO_ONLY_FLAGS = ("critic_lr", "clip_param", "entropy_coef", "value_loss_coef", "gae_lambda", "use_gae",
                   "use_valuenorm", "use_huber_loss", "huber_delta", "use_clipped_value_loss", "use_centralized_V")
@@ -64,9 +68,10 @@ BASE_DEFAULTS = dict(
     n_eval_rollout_threads=10, num_env_steps=200_000, episode_length=200, hidden_size=64, layer_N=1,
     use_recurrent_policy=True, recurrent_N=1, data_chunk_length=1, std_x_coef=1.0, std_y_coef=0.5, lr=5e-4, critic_lr=5e-4, opti_eps=1e-5,
     weight_decay=0.0, ppo_epoch=15, num_mini_batch=1, clip_param=0.2, entropy_coef=0.01, value_loss_coef=1.0,
-    max_grad_norm=10.0, gamma=0.99, gae_lambda=0.95, use_gae=True, use_valuenorm=True, use_huber_loss=True,
+    max_grad_norm=10.0, gamma=0.99, gae_lambda=0.95, use_gae=True, use_proper_time_limits=True,
+    use_valuenorm=True, use_huber_loss=True,
     huber_delta=10.0, use_clipped_value_loss=True, share_policy=False, use_centralized_V=True, use_eval=True,
-    eval_interval=5, eval_episodes=32, save_interval=10, log_interval=1, cuda=True, use_wandb=False,
+    eval_interval=5, eval_episodes=32, eval_window_steps=0, save_interval=10, log_interval=1, cuda=True, use_wandb=False,
     user_name=None, wandb_project=None, wandb_mode="offline", use_tensorboard=False, runs_dir="runs",
     vec_env="auto", n_workers=2, progress_bar=True, resume=None, run_dir=None,
     # predator-prey
@@ -75,7 +80,9 @@ BASE_DEFAULTS = dict(
     # passage game (the paper's Figure 1)
     p_small=0.5, reward_short=1.0, reward_long=0.5, reward_jam=0.0,
     # MA-MuJoCo, SMAX, SMACv2
-    agent_conf="6x1", agent_obsk=0, add_agent_id=False, units="5v5", use_agent_specific_state=True,
+    # (add_agent_id None: follows standardize_obs_vectors, resolved in parse_config)
+    agent_conf="6x1", agent_obsk=0, add_agent_id=None, standardize_obs_vectors=True, units="5v5",
+    use_agent_specific_state=True,
     # PettingZoo / VMAS: keyword arguments of the env factory
     env_args=None,
     # MAT / MAT-Dec (paper appendix: 1 block, 1 head)
@@ -96,8 +103,9 @@ ENV_DEFAULTS = {
     "matrix": dict(scenario_name="climbing", ppo_epoch=15, eval_episodes=10, n_eval_rollout_threads=10),
     # The authors' predator-prey scripts: 1M steps, evaluation over 100 episodes every 10 000 steps (every update),
     # one episode in each of 100 eval envs (one batched step of 100 envs costs little more than one of 10).
+    # Their metric, mean reward per step over 200 greedy steps with auto-reset, is logged beside ours.
     "predator_prey": dict(scenario_name="default", num_env_steps=1_000_000, ppo_epoch=15, eval_episodes=100,
-                          eval_interval=1, n_eval_rollout_threads=100),
+                          eval_interval=1, n_eval_rollout_threads=100, eval_window_steps=200),
     # One-step like the matrix games, so the matrix column's settings; 100 cheap eval episodes.
     "passage": dict(scenario_name="default", ppo_epoch=15, eval_episodes=100, n_eval_rollout_threads=20),
     # Appendix F, MA-MuJoCo column: lr 3e-4, entropy 0, 2 × 64, 5 epochs, 40 threads × 100 steps, obsk 0.
@@ -116,14 +124,18 @@ ALGORITHM_DEFAULTS = {
     ("ail", None): dict(use_recurrent_policy=False),
     # The paper runs every method with independent parameters except MAT and MAT-Dec.
     ("mat", None): dict(use_recurrent_policy=False, share_policy=True),
-    ("mat_dec", None): dict(use_recurrent_policy=False, share_policy=True),
-    # The authors' predator-prey script: --decay_id 1 --decay_factor 1.5 (cosine 1 -> 0.05 by 2/3 of the run).
-    ("agentmixer", "predator_prey"): dict(temperature_schedule="cosine"),
+    # MAT-Dec as the authors ran it: the MAT repository's dec_actor, one MLP actor per agent on its own
+    # observation (their train_<env>.py set dec_actor=True, share_actor=False for mat_dec).
+    ("mat_dec", None): dict(use_recurrent_policy=False, share_policy=True, dec_actor=True),
+    # The authors' predator-prey script (bta/scripts/temporal/predator_prey/lumi/train_predator_prey.sh:37@b7a9cb8:
+    # --decay_id 1 --decay_factor 1.5 --temperature 1.0): T rises along a cosine from 0.1 to 1 by 2/3 of the run.
+    ("agentmixer", "predator_prey"): dict(temperature_schedule="cosine_rise"),
     # The authors' MuJoCo AgentMixer settings.
     ("agentmixer", "mujoco"): dict(mixer_lr=3e-5, mix_std_y_coef=0.75, sigmoid_gain=0.3),
     # MAVEN: one pass over the rollout per update (the authors' port: num_mini_batch gradient steps);
-    # its mixer conditions on the global state, not on agent-specific ones.
-    ("maven", None): dict(ppo_epoch=1),
+    # its mixer conditions on the global state, not on agent-specific ones. One agent network for all
+    # agents, the agent id entering through the output hypernetwork (the port builds a single RNNAgent).
+    ("maven", None): dict(ppo_epoch=1, share_policy=True),
     ("maven", "smax"): dict(use_agent_specific_state=False),
     ("maven", "smacv2"): dict(use_agent_specific_state=False),
 }
@@ -131,7 +143,8 @@ ALGORITHM_DEFAULTS = {
 
 def build_parser() -> argparse.ArgumentParser:
     """All flags, with SUPPRESS defaults so we can tell which ones the user gave."""
-    p = _Parser(prog="python -m onpolicy.train", argument_default=argparse.SUPPRESS,
+    # allow_abbrev=False: argparse would read `--see 7` as `--seed 7` (a sweep forwards it to every run).
+    p = _Parser(prog="python -m onpolicy.train", argument_default=argparse.SUPPRESS, allow_abbrev=False,
                 description="Train an on-policy MARL algorithm (see README for the flag reference).")
     on_off = dict(action=argparse.BooleanOptionalAction)
     g = p.add_argument_group("run")
@@ -168,7 +181,11 @@ def build_parser() -> argparse.ArgumentParser:
         g.add_argument(f"--{name}", type=float, help=f"passage: {what}")
     g.add_argument("--agent_conf", type=str, help="mujoco: agent partition, e.g. 6x1, 2x4, 9|8")
     g.add_argument("--agent_obsk", type=int, help="mujoco: observation depth k in the joint graph (paper: 0)")
-    g.add_argument("--add_agent_id", help="mujoco: append a one-hot agent id to observations", **on_off)
+    g.add_argument("--add_agent_id", help="mujoco: append a one-hot agent id to each agent's observation and "
+                                          "state (default: on with --standardize_obs_vectors, off without)", **on_off)
+    g.add_argument("--standardize_obs_vectors", help="mujoco: standardise every observation and state vector "
+                   "(one-hot id included) by its own mean and std at every step, as the AgentMixer authors' "
+                   "MA-MuJoCo wrapper does (default); --no-standardize_obs_vectors gives the raw vectors", **on_off)
     g.add_argument("--units", choices=("5v5", "10v10", "10v11", "20v20", "20v23"), help="smacv2: team sizes")
     g.add_argument("--use_agent_specific_state", help="smacv2/smax: per-agent state instead of the global one",
                    **on_off)
@@ -190,10 +207,17 @@ def build_parser() -> argparse.ArgumentParser:
         g.add_argument(f"--{name}", type=int)
     for name in ("use_gae", "use_valuenorm", "use_huber_loss", "use_clipped_value_loss"):
         g.add_argument(f"--{name}", **on_off)
+    g.add_argument("--use_proper_time_limits", help="bootstrap from V(final state) where an episode is cut by its "
+                   "time limit (default); --no-use_proper_time_limits treats the limit as a termination (no "
+                   "bootstrap), as the AgentMixer authors' code runs", **on_off)
     g = p.add_argument_group("evaluation, logging, checkpoints")
     g.add_argument("--use_eval", **on_off)
     for name in ("eval_interval", "eval_episodes", "save_interval", "log_interval"):
         g.add_argument(f"--{name}", type=int)
+    g.add_argument("--eval_window_steps", type=int,
+                   help="also log eval_window_reward_per_step: the mean reward per step over the first W greedy "
+                        "eval steps of every eval env, with auto-reset (the AgentMixer authors' predator-prey "
+                        "metric, W = their episode_length 200; default 200 on predator_prey, 0 = off elsewhere)")
     g.add_argument("--use_wandb", **on_off)
     g.add_argument("--use_tensorboard", **on_off)
     g.add_argument("--user_name", type=str, help="W&B entity")
@@ -205,17 +229,23 @@ def build_parser() -> argparse.ArgumentParser:
     for name in ("mixer_lr", "sigmoid_gain", "mix_std_y_coef", "temperature", "temperature_start",
                  "temperature_min", "temperature_ramp"):
         g.add_argument(f"--{name}", type=float)
-    g.add_argument("--temperature_schedule", choices=("constant", "linear", "cosine"),
-                   help="linear: --temperature_start to --temperature by --temperature_ramp of the run; cosine "
-                        "(the authors' predator-prey): --temperature down to --temperature_min by the ramp")
+    g.add_argument("--temperature_schedule", choices=TEMPERATURE_SCHEDULES,
+                   help="constant: --temperature. linear: --temperature_start to --temperature by "
+                        "--temperature_ramp of the run. cosine_rise (the authors' predator-prey schedule): a half "
+                        "cosine from --temperature_start up to --temperature by the ramp, then --temperature. "
+                        "cosine_dip (this project's earlier 'cosine'): a half cosine from --temperature down to "
+                        "--temperature_min by the ramp, rising again after it")
     g.add_argument("--igc_strict", **on_off)
     g.add_argument("--pm_noise_dim", type=int, help="width of a shared random signal fed to the Policy Modifier "
                                                      "(a correlation device; 0 = the paper's PM)")
     g = p.add_argument_group("mat / mat_dec")
     for name in ("n_block", "n_head", "n_embd"):
         g.add_argument(f"--{name}", type=int)
-    g.add_argument("--dec_actor", help="mat_dec: the MAT repository's variant, each agent's action from an MLP on "
-                                       "its own observation (default: from its encoder output)", **on_off)
+    g.add_argument("--dec_actor", help="mat_dec: each agent's action from its own MLP on its own observation, the "
+                                       "encoder (over all observations) feeding only the values: the MAT repository's "
+                                       "dec_actor, which the authors ran, so the paper's MAT-Dec (default); "
+                                       "--no-dec_actor: each agent's action from its own encoder output, which sees "
+                                       "every observation (not decentralized)", **on_off)
     g = p.add_argument_group("ail")
     g.add_argument("--ail_beta_schedule", choices=("linear", "step"))
     g.add_argument("--ail_beta_ramp", type=float, help="fraction of training over which β goes 1 → 0")
@@ -293,6 +323,8 @@ def parse_config(argv: list[str] | None = None) -> argparse.Namespace:
     env, algo = explicit["env_name"], explicit["algorithm_name"]
     resolved = {**BASE_DEFAULTS, **ENV_DEFAULTS.get(env, {}), **ALGORITHM_DEFAULTS.get((algo, None), {}),
                 **ALGORITHM_DEFAULTS.get((algo, env), {}), **explicit}
+    if resolved["add_agent_id"] is None:  # mujoco: the authors' standardised vectors carry the id
+        resolved["add_agent_id"] = bool(resolved["standardize_obs_vectors"])
     cfg = argparse.Namespace(**resolved)
     _check_scope(given, env, algo)
     validate(cfg)
@@ -336,10 +368,12 @@ def _positive(cfg, *names):
 
 def validate(cfg: argparse.Namespace) -> None:
     """Reject impossible combinations with a message naming the values involved."""
-    from onpolicy.envs import validate_env_args  # imports env modules lazily; keeps config light
+    from onpolicy.envs import EnvConfigError, validate_env_args  # imports env modules lazily
 
     try:
         validate_env_args(cfg.env_name, cfg.scenario_name, env_kwargs(cfg), cfg.vec_env)
+    except EnvConfigError as err:  # names the env's own argument already
+        raise ConfigError(str(err)) from None
     except ValueError as err:
         raise ConfigError(f"--scenario_name/--vec_env: {err}") from None
     _positive(cfg, "n_rollout_threads", "n_eval_rollout_threads", "num_env_steps", "episode_length",
@@ -359,6 +393,8 @@ def validate(cfg: argparse.Namespace) -> None:
     if cfg.vec_env == "subproc" and cfg.n_rollout_threads % cfg.n_workers:
         raise ConfigError(f"--n_rollout_threads {cfg.n_rollout_threads} must be divisible by "
                           f"--n_workers {cfg.n_workers} for the subproc vec env")
+    if cfg.eval_window_steps < 0:
+        raise ConfigError(f"--eval_window_steps must be >= 0 (0 = off), got {cfg.eval_window_steps}")
     if cfg.resume and cfg.run_dir:
         raise ConfigError(f"--resume {cfg.resume} and --run_dir {cfg.run_dir} both choose the run directory; "
                           "give only one")
@@ -370,6 +406,7 @@ def validate(cfg: argparse.Namespace) -> None:
             raise ConfigError(f"--pm_noise_dim must be >= 0, got {cfg.pm_noise_dim}")
         if not 0 < cfg.temperature_ramp <= 1:
             raise ConfigError(f"--temperature_ramp must be in (0, 1], got {cfg.temperature_ramp}")
+        _validate_temperature_schedule(cfg)
     if cfg.algorithm_name in ("mat", "mat_dec"):
         _positive(cfg, "n_block", "n_head", "n_embd")
         if cfg.n_embd % cfg.n_head:
@@ -386,6 +423,23 @@ def validate(cfg: argparse.Namespace) -> None:
         if cfg.use_recurrent_policy:
             raise ConfigError("--use_recurrent_policy is not supported by --algorithm_name ail: its expert "
                               "acts on the full state and has no recurrent memory; use --no-use_recurrent_policy")
+
+
+def _validate_temperature_schedule(cfg: argparse.Namespace) -> None:
+    schedule = cfg.temperature_schedule
+    if schedule == "cosine":  # only a config.json can carry it: the command line offers the choices only
+        raise ConfigError("--temperature_schedule 'cosine' was renamed: its runs used 'cosine_dip' (T falls from "
+                          "--temperature to --temperature_min by the ramp, then rises again); the authors' "
+                          "predator-prey schedule is 'cosine_rise' (T rises from --temperature_start to "
+                          "--temperature). Replay an old config.json with --temperature_schedule cosine_dip")
+    if schedule not in TEMPERATURE_SCHEDULES:
+        raise ConfigError(f"--temperature_schedule {schedule!r}: choose one of {', '.join(TEMPERATURE_SCHEDULES)}")
+    if schedule == "cosine_rise" and cfg.temperature_start > cfg.temperature:
+        raise ConfigError(f"--temperature_schedule cosine_rise rises from --temperature_start to --temperature; "
+                          f"got --temperature_start {cfg.temperature_start} > --temperature {cfg.temperature}")
+    if schedule == "cosine_dip" and cfg.temperature_min > cfg.temperature:
+        raise ConfigError(f"--temperature_schedule cosine_dip falls from --temperature to --temperature_min; got "
+                          f"--temperature_min {cfg.temperature_min} > --temperature {cfg.temperature}")
 
 
 def _validate_maven(cfg: argparse.Namespace) -> None:

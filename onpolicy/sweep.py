@@ -33,7 +33,8 @@ from pathlib import Path
 
 from onpolicy.config import BASE_DEFAULTS, ConfigError, config_to_dict, parse_config
 from onpolicy.envs import ENV_NAMES
-from onpolicy.sweep_backends import Job, JobResult, run_local, run_ray
+from onpolicy.sweep_backends import Job, JobResult, SweepInterrupted, run_local, run_ray
+from onpolicy.utils.run_dir import RunDirError, check_experiment_name, lock_holder
 
 DONE_MARKER = "sweep_done.json"
 # Chosen per run by the sweep; giving them as training flags would make every run the same.
@@ -146,6 +147,9 @@ def plan_run(args: argparse.Namespace, train_flags: list[str], algorithm: str, s
     except ConfigError as err:
         raise ConfigError(f"{label}: {err}") from None
     run_dir = run_dir_for(args.runs_dir, args.env, cfg.scenario_name, algorithm, args.experiment_name, seed)
+    if holder := lock_holder(run_dir):  # another sweep or a manual --resume is training it right now
+        raise ConfigError(f"{label}: {run_dir} is in use by {holder}; a run directory has one writer: wait for "
+                          "that process to finish or stop it, then run the sweep again")
     status = run_status(run_dir, cfg.num_env_steps)
     if status == "finished" and (mismatch := config_mismatch(run_dir, cfg)):
         # A finished run of another config (older defaults, other flags) must not stand in for this one.
@@ -169,6 +173,12 @@ def plan_runs(args: argparse.Namespace, train_flags: list[str]) -> tuple[list[Jo
     """
     if error := training_flags_error(train_flags):
         raise ConfigError(error)
+    if args.backend == "local" and args.max_parallel < 1:
+        raise ConfigError(f"--max_parallel must be >= 1 (runs at once on this machine), got {args.max_parallel}")
+    try:
+        check_experiment_name(args.experiment_name)
+    except RunDirError as err:
+        raise ConfigError(str(err)) from None
     if "--progress_bar" not in train_flags and "--no-progress_bar" not in train_flags:
         train_flags = [*train_flags, "--no-progress_bar"]  # tqdm's carriage returns would clutter train.log
     seeds = parse_seeds(args.seeds)
@@ -217,8 +227,9 @@ def summary_table(results: list[JobResult], finished: list[Job]) -> str:
                      ""))
     for r in sorted(results, key=lambda r: (r.job.algorithm, r.job.scenario, r.job.seed)):
         ok = r.returncode == 0
-        rows.append((r.job.algorithm, r.job.scenario, str(r.job.seed), r.job.action,
-                     "ok" if ok else f"FAILED ({r.returncode})", f"{r.seconds:.0f}",
+        result = ("ok" if ok else "not started" if not r.started else f"interrupted ({r.returncode})"
+                  if r.interrupted else f"FAILED ({r.returncode})")
+        rows.append((r.job.algorithm, r.job.scenario, str(r.job.seed), r.job.action, result, f"{r.seconds:.0f}",
                      final_eval(Path(r.job.run_dir)) if ok else "", "" if ok else str(r.job.log_path)))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
@@ -250,18 +261,34 @@ def main(argv: list[str] | None = None) -> int:
     if args.save_logs_to:  # finished by an earlier sweep that kept no logs
         for job in finished:
             save_logs(Path(job.run_dir), Path(args.runs_dir), Path(args.save_logs_to))
-    results = []
-    for n, result in enumerate(launch(jobs, args), start=1):
-        results.append(result)
-        job = result.job
-        outcome = "ok" if result.returncode == 0 else f"FAILED (exit {result.returncode}), log: {job.log_path}"
-        print(f"[{n}/{len(jobs)}] {job.algorithm} {job.scenario} seed {job.seed}: {outcome}", flush=True)
-        if result.returncode == 0:
-            (Path(job.run_dir) / DONE_MARKER).write_text(json.dumps({"num_env_steps": job.num_env_steps}))
-            if args.save_logs_to:
-                save_logs(Path(job.run_dir), Path(args.runs_dir), Path(args.save_logs_to))
+    results, interrupted = [], None
+    try:
+        for n, result in enumerate(launch(jobs, args), start=1):
+            results.append(result)
+            job = result.job
+            print(f"[{n}/{len(jobs)}] {job.algorithm} {job.scenario} seed {job.seed}: {outcome(result)}", flush=True)
+            if result.returncode == 0:
+                (Path(job.run_dir) / DONE_MARKER).write_text(json.dumps({"num_env_steps": job.num_env_steps}))
+                if args.save_logs_to:
+                    save_logs(Path(job.run_dir), Path(args.runs_dir), Path(args.save_logs_to))
+    except SweepInterrupted as stop:
+        interrupted = stop
     print(summary_table(results, finished))
+    if interrupted is not None:
+        print(f"sweep: {interrupted}; every run it started has stopped. Run the same command again to resume "
+              "the interrupted runs from their checkpoints.", file=sys.stderr, flush=True)
+        return 128 + interrupted.signum
     return int(any(r.returncode != 0 for r in results))
+
+
+def outcome(result: JobResult) -> str:
+    if result.returncode == 0:
+        return "ok"
+    if not result.started:
+        return "not started (sweep stopped)"
+    if result.interrupted:
+        return f"interrupted (exit {result.returncode})"
+    return f"FAILED (exit {result.returncode}), log: {result.job.log_path}"
 
 
 if __name__ == "__main__":

@@ -12,13 +12,15 @@ from onpolicy.train import main
 N, A = 2, 3
 
 
-@pytest.mark.parametrize("sharing", ["--no-share_policy", "--share_policy"])
-def test_expert_reaches_the_penalty_game_optimum(tmp_path, sharing):
+# A shared expert first has to break the symmetry between the two optima through the id: at 40k steps
+# some seeds (seed 1 among them) still sit in the miscoordinated (0, 2) corner; at 100k seeds 1-4 do not.
+@pytest.mark.parametrize("sharing,steps", [("--no-share_policy", "40000"), ("--share_policy", "100000")])
+def test_expert_reaches_the_penalty_game_optimum(tmp_path, sharing, steps):
     """penalty_0's optimum (10) needs the two agents to pick different actions from the same
     state row: per-agent experts, or a shared expert given the agent id, can; a shared expert
     on the bare state cannot."""
     summary = main(["--env_name", "matrix", "--scenario_name", "penalty_0", "--algorithm_name", "ail", sharing,
-                    "--num_env_steps", "40000", "--runs_dir", str(tmp_path), "--no-progress_bar"])
+                    "--num_env_steps", steps, "--runs_dir", str(tmp_path), "--no-progress_bar"])
     assert summary["eval_expert_episode_return"] == pytest.approx(10.0)
 
 

@@ -90,7 +90,7 @@ def test_agent_sees_only_the_actions_of_agents_before_it(space, shared):
 
     def params(acts):
         with torch.no_grad():
-            return policy.actor(policy.actor_input(obs, policy.encode_actions(acts)), None, None)[0]
+            return policy.conditional_params(obs, policy.encode_actions(acts))
 
     base = params(actions)
     for j in range(N):
@@ -109,8 +109,8 @@ def test_greedy_execution_decodes_in_order():
     with torch.no_grad():
         greedy, _ = policy.act_decentralized(inputs["obs"], zero_rnn, inputs["masks"], inputs["avail"])
         probs = policy.individual_action_probs(inputs["obs"], inputs["avail"])
-        x = policy.actor_input(inputs["obs"], policy.encode_actions(greedy))
-        logits, _, _ = policy.actor(x.unsqueeze(0), zero_rnn, inputs["masks"].unsqueeze(0))
+        logits = policy.conditional_params(inputs["obs"].unsqueeze(0), policy.encode_actions(greedy).unsqueeze(0),
+                                           zero_rnn, inputs["masks"].unsqueeze(0))
     teacher_forced = policy.actor.distribution(logits, inputs["avail"].unsqueeze(0)).mode()[0]
     assert torch.equal(greedy, teacher_forced)
     assert torch.equal(probs.argmax(-1, keepdim=True).float(), greedy)
@@ -146,6 +146,9 @@ def test_training_diagnostics_are_the_sampling_joint():
     with torch.no_grad():
         for p in policy.actor.parameters():
             p.normal_()
+        for head in policy.actor.heads:  # let the preceding actions (the context columns) dominate the logits
+            head.linear.weight[:, :policy.actor.feature_dim] *= 0.1
+            head.linear.weight[:, policy.actor.feature_dim:] *= 3.0
     obs = torch.randn(1, N, OBS_DIM)
     rows = policy.training_action_probs(obs, obs, torch.ones(1, N, N_ACTIONS)).double()
     estimate = torch.einsum("si,sj,sk->ijk", rows[:, 0], rows[:, 1], rows[:, 2]) / len(rows)
@@ -155,7 +158,7 @@ def test_training_diagnostics_are_the_sampling_joint():
         for j, a in enumerate(prefix):
             encoded[0, j, a] = 1
         with torch.no_grad():
-            params = policy.actor(policy.actor_input(obs, encoded).unsqueeze(0), None, None)[0]
+            params = policy.conditional_params(obs.unsqueeze(0), encoded.unsqueeze(0))
         return policy.agent_distribution(params, None, agent).dist.probs[0, 0].double()
 
     exact = torch.zeros(N_ACTIONS, N_ACTIONS, N_ACTIONS, dtype=torch.float64)
@@ -164,3 +167,41 @@ def test_training_diagnostics_are_the_sampling_joint():
     assert torch.allclose(estimate, exact, atol=0.05)
     greedy = policy.individual_action_probs(obs, None)[0].double()
     assert (torch.einsum("i,j,k->ijk", *greedy) - exact).abs().max() > 0.2
+
+
+@pytest.mark.parametrize("shared", [True, False], ids=["shared", "per_agent"])
+def test_actions_enter_the_head_not_the_trunk(shared):
+    """As the authors' ar_mappo R_Actor (r_actor_critic.py:55-56, :81, :85@ecc9a14): the trunk reads
+    the observation (plus the agent id a shared network gets here), the action head reads
+    [trunk features, (N-1) · A preceding-action channels]."""
+    policy = make_policy(SPACES["discrete"], "--share_policy" if shared else "--no-share_policy")
+    for trunk, head in zip(policy.actor.trunks, policy.actor.heads):
+        assert trunk.mlp.input_norm.normalized_shape == (OBS_DIM + (N if shared else 0),)
+        assert trunk.mlp.layers[0].in_features == OBS_DIM + (N if shared else 0)
+        assert head.linear.in_features == 16 + (N - 1) * N_ACTIONS
+
+
+def test_parameter_count_matches_the_reference_on_predator_prey():
+    """The actors at the authors' predator-prey settings (2 agents, obs 28, 5 actions, hidden 64,
+    layer_N 1, GRU; one policy per agent, bta/runner/ar/base_runner.py) have the reference's count.
+
+    Their R_Actor, by hand (bta/algorithms/ar_mappo/algorithm/r_actor_critic.py@ecc9a14 with the
+    MLPBase/MLPLayer of bta/algorithms/utils/mlp.py@ecc9a14 and on-policy's RNNLayer):
+      feature_norm LayerNorm(28)                          2 · 28 =     56  (mlp.py:73-74)
+      fc1 Linear(28, 64) + LayerNorm(64)          1 856 +    128 =  1 984  (mlp.py:22-23)
+      fc2[0] Linear(64, 64) + LayerNorm(64)       4 160 +    128 =  4 288  (mlp.py:24-26, layer_N = 1 copy)
+      GRU(64, 64) 2 · 3 · 64 · 64 + 2 · 3 · 64 = 24 960, + LayerNorm(64) 128 = 25 088  (rnn.py:14-23)
+      act Linear(64 + (2 − 1) · 5, 5)             69 · 5 + 5     =    350  (r_actor_critic.py:81, :85)
+      = 31 766 per agent in forward; their parameters() also hold MLPLayer's template `fc_h`
+      (mlp.py:24-25), which get_clones deep-copies and forward never runs: + 4 288 = 36 054.
+    Ours: 2 agents × 31 766 = 63 532.
+    """
+    cfg = parse_config(["--env_name", "predator_prey", "--algorithm_name", "armappo"])
+    assert (cfg.hidden_size, cfg.layer_N, cfg.use_recurrent_policy, cfg.share_policy) == (64, 1, True, False)
+    policy = ARMAPPOPolicy(cfg, EnvInfo(2, 28, 28, spaces.Discrete(5)))
+    per_agent = [sum(p.numel() for p in m.parameters()) for m in zip(policy.actor.trunks, policy.actor.heads)
+                 for m in [torch.nn.ModuleList(m)]]
+    assert per_agent == [31766, 31766]
+    assert sum(p.numel() for p in policy.actor.parameters()) == 2 * (36054 - 4288)
+    for trunk in policy.actor.trunks:
+        assert trunk.mlp.layers[0].in_features == 28  # the observation only, no action channels

@@ -85,6 +85,32 @@ def test_valuenorm_normalize_roundtrip_and_statistics():
     assert torch.equal(restored.normalize(x), norm.normalize(x))
 
 
+def test_per_agent_valuenorm_is_one_valuenorm_per_agent():
+    """ValueNorm(n_agents=N) on (..., N, 1) keeps exactly the statistics N shared ValueNorms would,
+    each fed only its own agent's entries, and (de)normalises each agent with its own."""
+    n = 3
+    per_agent, separate = ValueNorm(n, beta=0.99), [ValueNorm(beta=0.99) for _ in range(n)]
+    g = torch.Generator().manual_seed(0)
+    for _ in range(20):
+        batch = torch.randn(5, 4, n, 1, generator=g) * torch.tensor([1.0, 10.0, 0.1]).view(n, 1) \
+            + torch.tensor([0.0, 100.0, -3.0]).view(n, 1)
+        per_agent.update(batch)
+        for i, norm in enumerate(separate):
+            norm.update(batch[:, :, i])
+    mean, var = per_agent.mean_var()
+    assert mean.shape == var.shape == (n, 1)
+    for i, norm in enumerate(separate):
+        m, v = norm.mean_var()
+        assert torch.allclose(mean[i], m) and torch.allclose(var[i], v)
+    x = torch.randn(2, 4, n, 1, generator=g)
+    expected = torch.stack([separate[i].normalize(x[:, :, i]) for i in range(n)], dim=2)
+    assert torch.allclose(per_agent.normalize(x), expected, atol=1e-6)
+    assert torch.allclose(per_agent.denormalize(per_agent.normalize(x)), x, atol=1e-5)
+    restored = ValueNorm(n, beta=0.99)
+    restored.load_state_dict(per_agent.state_dict())
+    assert torch.equal(restored.normalize(x), per_agent.normalize(x))
+
+
 def test_minibatches_cover_every_sample_once_and_keep_agents_together():
     T, E, N = 4, 3, 2
     buf = make_buffer(T=T, E=E, N=N)

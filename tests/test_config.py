@@ -68,7 +68,7 @@ def test_config_file_replays_and_flags_override(tmp_path):
     path.write_text(json.dumps(config_to_dict(cfg)))
     replay = parse_config(["--config", str(path), "--seed", "8"])
     assert replay.penalty == -1 and replay.seed == 8 and replay.algorithm_name == "agentmixer"
-    assert replay.temperature_schedule == "cosine"  # the authors' predator-prey schedule
+    assert replay.temperature_schedule == "cosine_rise"  # the authors' predator-prey schedule
     path.write_text(json.dumps({**config_to_dict(cfg), "learning_rate": 1}))
     with pytest.raises(ConfigError, match="unknown keys \\['learning_rate'\\]"):
         parse_config(["--config", str(path)])

@@ -25,13 +25,24 @@ def feature(x, seq):
     return layer_norm(F.relu(F.linear(x, seq[0].weight, seq[0].bias)), seq[2])
 
 
+def feed_forward(x, seq):
+    """Linear -> ReLU -> LayerNorm -> Linear (the PM's feed_forward, the authors' FeedForward)."""
+    return F.linear(feature(x, seq), seq[3].weight, seq[3].bias)
+
+
+def mlp_base(x, base):
+    """Input LayerNorm, then Linear -> ReLU -> LayerNorm layers (MLPBase, the PM's state encoder)."""
+    x = layer_norm(x, base.input_norm)
+    for i in range(0, len(base.layers), 3):
+        x = feature(x, base.layers[i:i + 3])
+    return x
+
+
 def reference_agent_mixing(layer, tokens, pm_type):
     normed = layer_norm(tokens, layer.norm)
     if pm_type == "mixer":  # an MLP over the agent axis, channel by channel
-        first, last = layer.mlp[0], layer.mlp[2]
         per_channel = normed.transpose(1, 2)  # (B, C, N)
-        mixed = F.linear(F.relu(F.linear(per_channel, first.weight, first.bias)), last.weight, last.bias)
-        return tokens + mixed.transpose(1, 2)
+        return tokens + feed_forward(per_channel, layer.mlp).transpose(1, 2)
     if pm_type == "hypernet":
         B = tokens.shape[0]
         pooled = normed.mean(1)
@@ -47,13 +58,12 @@ def reference_agent_mixing(layer, tokens, pm_type):
 def reference_pm(pm, state, policy, obs_feat):
     B = state.shape[0]
     ids = torch.eye(pm.n_agents, dtype=state.dtype).expand(B, -1, -1)
-    tokens = feature(torch.cat([feature(state, pm.state_encoder), feature(policy, pm.policy_encoder),
+    tokens = feature(torch.cat([mlp_base(state, pm.state_encoder), feature(policy, pm.policy_encoder),
                                 obs_feat, ids], -1), pm.token_encoder)
     for block in pm.blocks:
         tokens = reference_agent_mixing(block.agent_mixing, tokens, pm.pm_type)
         cm = block.channel_mixing
-        hidden = F.relu(F.linear(layer_norm(tokens, cm.norm), cm.mlp[0].weight, cm.mlp[0].bias))
-        tokens = tokens + F.linear(hidden, cm.mlp[2].weight, cm.mlp[2].bias)
+        tokens = tokens + feed_forward(layer_norm(tokens, cm.norm), cm.mlp)
     return F.linear(layer_norm(tokens, pm.final_norm), pm.head.weight, pm.head.bias)
 
 
@@ -80,6 +90,45 @@ def test_policy_modifier_matches_the_plain_computation(pm_type, batch, n_agents,
     names = [n for n, _ in pm.named_parameters()]
     for name, got, want in zip(names, grads, ref_grads):
         torch.testing.assert_close(got, want, **TOL, msg=lambda m, name=name: f"{name}: {m}")
+
+
+@pytest.mark.parametrize("din,hidden,dout,columns", [(2, 32, 2, 700), (3, 5, 3, 64), (64, 256, 64, 37), (7, 9, 4, 300)])
+@pytest.mark.parametrize("with_norm", [True, False])
+def test_column_mlp_is_the_nn_modules(din, hidden, dout, columns, with_norm, monkeypatch):
+    """ColumnMLP, forward and every gradient (input, both Linears, the hidden LayerNorm's weight and bias),
+    equals nn.Linear -> ReLU -> nn.LayerNorm -> nn.Linear (or without the LayerNorm) on the rows of X^T, in
+    float64: with small and large inner dimensions (outer-product and GEMM paths) and a ragged last block."""
+    monkeypatch.setattr(pm_module, "CPU_BLOCK_FLOATS", 1 << 11)
+    torch.manual_seed(0)
+    layers = [torch.nn.Linear(din, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, dout)]
+    if with_norm:
+        layers.insert(2, torch.nn.LayerNorm(hidden))
+    mlp = torch.nn.Sequential(*layers).double()
+    with torch.no_grad():  # a trained-looking LayerNorm, so its weight and bias matter
+        for p in mlp.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(din, columns, generator=g, dtype=torch.float64)
+    x[:, :3] = -5.0  # columns whose hidden values are mostly zero after the ReLU
+    out_w = torch.randn(dout, columns, generator=g, dtype=torch.float64)
+    results = []
+    for fn in (lambda c: pm_module.column_mlp(c, mlp), lambda c: mlp(c.t()).t()):
+        mlp.zero_grad()
+        c = x.clone().requires_grad_()
+        y = fn(c)
+        (y * out_w).sum().backward()
+        results.append([y.detach(), c.grad] + [p.grad.clone() for p in mlp.parameters()])
+    names = ["output", "input grad"] + [n for n, _ in mlp.named_parameters()]
+    for name, got, want in zip(names, *results):
+        torch.testing.assert_close(got, want, **TOL, msg=lambda m, name=name: f"{name}: {m}")
+
+
+def test_column_mlp_passes_gradcheck():
+    """Finite differences agree with ColumnMLP's backward, LayerNorm parameters included."""
+    torch.manual_seed(0)
+    args = [torch.randn(*shape, dtype=torch.float64, requires_grad=True)
+            for shape in ((3, 11), (6, 3), (6,), (2, 6), (2,), (6,), (6,))]
+    assert torch.autograd.gradcheck(lambda *a: pm_module.ColumnMLP.apply(*a, 1e-5), args)
 
 
 def test_agent_axis_mlp_input_gradient_and_float32():
@@ -127,12 +176,7 @@ def with_torch_attention(policy):
 def test_agent_attention_is_torch_multihead_attention():
     from onpolicy.algorithms.mat.policy import AgentAttention, causal_mask
     torch.manual_seed(3)
-    fast = AgentAttention(16, 4)
-    torch.manual_seed(3)
-    torch_mha = torch.nn.MultiheadAttention(16, 4, batch_first=True)
-    for (name, a), (_, b) in zip(sorted(fast.state_dict().items()), sorted(torch_mha.state_dict().items())):
-        assert torch.equal(a, b), f"{name}: same seed, different initial weights"
-    fast = fast.double()
+    fast = AgentAttention(16, 4).double()
     reference = TorchAttention(fast)
     g = torch.Generator().manual_seed(0)
     x, y = (torch.randn(9, 5, 16, generator=g, dtype=torch.float64) for _ in range(2))
@@ -211,7 +255,8 @@ def plain_ppo_step(policy, trainer, buf, advantages):
     actor_opt = torch.optim.Adam(policy.actor.parameters(), lr=cfg.lr, eps=cfg.opti_eps)
     actor_opt.zero_grad()
     (policy_loss - cfg.entropy_coef * entropy).backward()
-    torch.nn.utils.clip_grad_norm_(policy.actor.parameters(), cfg.max_grad_norm)
+    for trunk, head in zip(policy.actor.trunks, policy.actor.heads):  # each agent's actor on its own
+        torch.nn.utils.clip_grad_norm_([*trunk.parameters(), *head.parameters()], cfg.max_grad_norm)
     actor_opt.step()
 
     values, _ = policy.critic(state, buf.rnn_critic[:T].reshape(T * E, *buf.rnn_critic.shape[2:]), masks)
@@ -227,7 +272,8 @@ def plain_ppo_step(policy, trainer, buf, advantages):
     critic_opt = torch.optim.Adam(policy.critic.parameters(), lr=cfg.critic_lr, eps=cfg.opti_eps)
     critic_opt.zero_grad()
     (cfg.value_loss_coef * v_loss).backward()
-    torch.nn.utils.clip_grad_norm_(policy.critic.parameters(), cfg.max_grad_norm)
+    for trunk, head in zip(policy.critic.trunks, policy.critic.heads):  # each agent's critic on its own
+        torch.nn.utils.clip_grad_norm_([*trunk.parameters(), *head.parameters()], cfg.max_grad_norm)
     critic_opt.step()
     return {"policy_loss": policy_loss.item(), "entropy": entropy.item(), "value_loss": v_loss.item()}
 
@@ -251,7 +297,7 @@ def test_ppo_update_matches_a_plain_ppo_step(flags):
     reference, ref_trainer = copy.deepcopy(policy), copy.deepcopy(trainer)
     buf = random_rollout(policy)
     metrics = trainer.train(buf)
-    advantages = normalize_advantages(buf.advantages, buf.active_masks[:-1], per_agent=False)
+    advantages = normalize_advantages(buf.advantages, buf.active_masks[:-1], per_agent=not cfg.share_policy)
     expected = plain_ppo_step(reference, ref_trainer, buf, advantages)
     for key, value in expected.items():
         assert metrics[key] == pytest.approx(value, rel=1e-9), key

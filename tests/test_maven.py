@@ -277,3 +277,46 @@ def test_matrix_diagnostics_see_the_mixture_over_z(tmp_path):
     training = policy.training_action_probs(b.obs[0], b.state[0], b.avail[0])
     assert training.shape == (3, 2, 3)
     assert torch.allclose(training.max(-1).values, torch.full((3, 2), 0.7 + 0.1))  # (1 - ε) + ε / 3
+
+
+def test_networks_have_the_ports_depth_and_parameter_count():
+    """The agent, mixer and discriminator at predator-prey's sizes (2 agents, obs 28, state 56,
+    5 actions, hidden 64, --layer_N 1, GRU, noise_dim 2) against the authors' MAVEN port
+    (bta/algorithms/maven/algorithm/*.py@f3f0ca1 of LiZhYun/BackPropagationThroughAgents).
+
+    The port builds its agent like pymarl's RNNAgent, not with MLPBase: one hidden layer whatever
+    --layer_N says. By hand, H = 64, K = 2, N = 2, A = 5, Linear(a, b) = a·b + b:
+      RNNAgent, one for all agents (noise_rnn_agent.py:41-51; base_runner.py builds one policy):
+        fc1 Linear(28, H)                                   1 856
+        rnn GRU(H, H) 2·3·H·H + 2·3·H = 24 960 + LayerNorm(H) 128 = 25 088  (on-policy RNNLayer)
+        hyper_noise_fc1 Linear(K + N, H·A) = 4·320 + 320     1 600
+        = 28 544 run by forward (:63-72); the port also builds fc2 Linear(H, A) 325 and
+        noise_fc1-3 Linear(K + N, H) 320, Linear(H, H) 4 160, Linear(H, A) 325 that the hyper
+        branch never runs: + 5 130 = 33 674 in its parameters().
+      QMixer (noise_mix.py:33-47), S' = state 56 + K = 58, embed H:
+        hyper_w_1 Linear(S', H·N) 58·128 + 128 = 7 552; hyper_w_final, hyper_b_1, V[0] Linear(S', H)
+        3 × 3 776 = 11 328; V[2] Linear(H, 1) 65; = 18 945 (= 320·S' + 385).
+      Discrim (maven_policy.py:163-173), input 56 + N·A = 66, --layer_N 1 ⇒ one hidden layer:
+        Linear(66, H) 4 288 + Linear(H, K) 130 = 4 418.
+    """
+    from gymnasium import spaces
+
+    from onpolicy.algorithms.mappo.policy import EnvInfo
+    from onpolicy.algorithms.maven.policy import MAVENPolicy
+
+    cfg = parse_config(["--env_name", "predator_prey", "--algorithm_name", "maven"])
+    assert (cfg.hidden_size, cfg.layer_N, cfg.noise_dim, cfg.use_recurrent_policy, cfg.share_policy) == \
+        (64, 1, 2, True, True)
+    policy = MAVENPolicy(cfg, EnvInfo(2, 28, 56, spaces.Discrete(5)))
+    count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert count(policy.agent) == 33674 - 5130
+    assert count(policy.mixer) == 18945
+    assert count(policy.discriminator) == 4418
+    assert len(policy.agent.trunks) == 1
+    linears = [m for m in policy.agent.trunks[0].modules() if isinstance(m, torch.nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linears] == [(28, 64)]  # fc1 only, then the GRU
+    # Deeper --layer_N deepens the discriminator only (the port's Discrim: layer_N hidden layers).
+    deeper = MAVENPolicy(parse_config(["--env_name", "predator_prey", "--algorithm_name", "maven", "--layer_N", "3"]),
+                         EnvInfo(2, 28, 56, spaces.Discrete(5)))
+    assert count(deeper.agent) == count(policy.agent) and count(deeper.mixer) == count(policy.mixer)
+    assert count(deeper.discriminator) == 4418 + 2 * 4160

@@ -1,4 +1,5 @@
-"""Multi-Agent MuJoCo adapter: spaces, padding, agent ids, seeding, time limit, snapshots, training."""
+"""Multi-Agent MuJoCo adapter: spaces, padding, agent ids, standardised vectors, seeding, time limit,
+snapshots, training."""
 
 import ctypes.util
 import functools
@@ -11,7 +12,9 @@ import pytest
 pytest.importorskip("gymnasium_robotics", reason="MA-MuJoCo needs the optional extra: pip install -e .[mujoco]")
 
 from onpolicy.envs import make_vec_env  # noqa: E402
-from onpolicy.envs.mujoco import MujocoMultiAgentEnv  # noqa: E402
+from onpolicy.config import env_kwargs, parse_config  # noqa: E402
+from onpolicy.envs import agent_id_inputs  # noqa: E402
+from onpolicy.envs.mujoco import MujocoMultiAgentEnv, standardize_rows  # noqa: E402
 from onpolicy.train import main  # noqa: E402
 
 
@@ -34,7 +37,7 @@ def rollout(env, seed, n_steps, action_seed=0):
 
 
 def test_halfcheetah_6x1_spaces_and_shapes():
-    env = MujocoMultiAgentEnv("HalfCheetah", "6x1")
+    env = MujocoMultiAgentEnv("HalfCheetah", "6x1", standardize_obs_vectors=False)  # the raw vectors
     assert env.n_agents == 6
     assert env.observation_space[0].shape == (7,)  # own joint qpos, qvel + root z, pitch, velocities
     assert env.state_space[0].shape == (17,)  # the Gymnasium HalfCheetah-v5 observation
@@ -51,13 +54,15 @@ def test_halfcheetah_6x1_spaces_and_shapes():
 
 
 def test_heterogeneous_agents_are_padded_and_get_one_hot_ids():
-    env = MujocoMultiAgentEnv("Humanoid", "9|8", add_agent_id=True)
+    env = MujocoMultiAgentEnv("Humanoid", "9|8", add_agent_id=True, standardize_obs_vectors=False)
     assert env.obs_sizes == [236, 167] and env.action_sizes == [9, 8]
     obs_dim = max(env.obs_sizes) + 2
     assert env.observation_space[0].shape == (obs_dim,) and env.action_space[0].shape == (9,)
     obs, state, _ = env.reset(seed=0)
     assert obs.shape == (2, obs_dim)
     np.testing.assert_array_equal(obs[:, -2:], np.eye(2))
+    np.testing.assert_array_equal(state[:, -2:], np.eye(2))  # the state carries the id too
+    np.testing.assert_array_equal(state[0, :-2], state[1, :-2])
     np.testing.assert_array_equal(obs[1, 167:236], 0.0)  # the smaller agent's padding
     assert np.abs(obs[1, :167]).sum() > 0
     # Agent 1 has 8 joints: its 9th action entry is padding and must not change anything.
@@ -68,6 +73,77 @@ def test_heterogeneous_agents_are_padded_and_get_one_hot_ids():
     expected = env.step(actions)
     env.reset(seed=1)
     np.testing.assert_array_equal(env.step(padded)[0], expected[0])
+
+
+def test_default_vectors_are_the_authors_standardised_ones_with_the_id():
+    """The default: [padded local obs, one-hot id] and [task observation, one-hot id], each row
+    standardised by its own mean and std, as the authors' MA-MuJoCo wrapper builds them (read from
+    the first author's copy, LiZhYun/HARL harl/envs/mamujoco/multiagent_mujoco/mujoco_multi.py:
+    202-212 get_obs, 214-225 get_obs_agent, 235-245 get_state @25b9c9f; BTA's own mujoco_multi.py
+    is not in the reference index). The raw flag gives the vectors of before."""
+    N = 6
+    env = MujocoMultiAgentEnv("HalfCheetah", "6x1")
+    raw = MujocoMultiAgentEnv("HalfCheetah", "6x1", standardize_obs_vectors=False)
+    assert env.add_agent_id and not raw.add_agent_id
+    assert env.observation_space[0].shape == (7 + N,) and env.state_space[0].shape == (17 + N,)
+    assert raw.observation_space[0].shape == (7,) and raw.state_space[0].shape == (17,)
+    rng, rng_raw = np.random.default_rng(0), np.random.default_rng(0)
+    steps = [env.reset(seed=3)[:2]] + [env.step(random_actions(env, rng))[:2] for _ in range(5)]
+    raw_steps = [raw.reset(seed=3)[:2]] + [raw.step(random_actions(raw, rng_raw))[:2] for _ in range(5)]
+    for (obs, state), (raw_obs, raw_state) in zip(steps, raw_steps):
+        assert obs.dtype == state.dtype == np.float32
+        for x in (obs, state):  # every agent's vector, at every step, on its own
+            np.testing.assert_allclose(x.mean(axis=1), 0.0, atol=1e-6)
+            np.testing.assert_allclose(x.std(axis=1), 1.0, atol=1e-5)
+            # the id ends each vector: its entries are the standardised 1 (own column) and 0s
+            ids = x[:, -N:]
+            assert (ids.argmax(axis=1) == np.arange(N)).all()
+            off_diagonal = ids[~np.eye(N, dtype=bool)].reshape(N, N - 1)
+            np.testing.assert_allclose(off_diagonal, off_diagonal[:, :1].repeat(N - 1, axis=1))
+        # exactly (v - mean(v)) / std(v) of v = [raw vector, one-hot id], in float64 like theirs
+        expected_obs = standardize_rows(np.concatenate([raw_obs.astype(np.float64), np.eye(N)], axis=1))
+        expected_state = standardize_rows(np.concatenate([raw_state.astype(np.float64), np.eye(N)], axis=1))
+        np.testing.assert_allclose(obs, expected_obs, rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(state, expected_state, rtol=1e-6, atol=1e-6)
+        # de-standardised, the id is the one-hot id (scale and shift from the raw vector's own stats)
+        v = np.concatenate([raw_obs.astype(np.float64), np.eye(N)], axis=1)
+        np.testing.assert_allclose(obs[:, -N:] * v.std(axis=1, keepdims=True) + v.mean(axis=1, keepdims=True),
+                                   np.eye(N), atol=1e-5)
+
+
+def test_standardised_padding_and_state_of_unequal_agents():
+    """Humanoid 9|8: the smaller agent's zero padding sits before its id and counts in its mean and std
+    (the authors pad the local obs to the largest size, then append the id, then standardise)."""
+    env = MujocoMultiAgentEnv("Humanoid", "9|8")
+    raw = MujocoMultiAgentEnv("Humanoid", "9|8", add_agent_id=True, standardize_obs_vectors=False)
+    obs, state, _ = env.reset(seed=0)
+    raw_obs, raw_state, _ = raw.reset(seed=0)
+    assert obs.shape == raw_obs.shape == (2, 236 + 2) and state.shape == raw_state.shape
+    np.testing.assert_allclose(obs, standardize_rows(raw_obs.astype(np.float64)), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(state, standardize_rows(raw_state.astype(np.float64)), rtol=1e-5, atol=1e-5)
+    padding = obs[1, 167:236]
+    assert (padding == padding[0]).all() and padding[0] != 0  # the standardised 0, one value
+
+
+def test_standardize_rows_matches_numpy_and_survives_constant_rows():
+    x = np.array([[1.0, 2.0, 4.0, 0.0], [3.0, 3.0, 3.0, 3.0]])
+    out = standardize_rows(x)
+    np.testing.assert_allclose(out[0], (x[0] - np.mean(x[0])) / np.std(x[0]))
+    np.testing.assert_array_equal(out[1], 0.0)  # theirs would be NaN; ours is only centred
+
+
+def test_config_defaults_and_flags_for_the_vectors():
+    base = ["--env_name", "mujoco", "--algorithm_name", "mappo"]
+    cases = {(): (True, True), ("--no-standardize_obs_vectors",): (False, False),
+             ("--no-add_agent_id",): (True, False),
+             ("--no-standardize_obs_vectors", "--add_agent_id"): (False, True)}
+    for flags, (standardize, add_id) in cases.items():
+        cfg = parse_config(base + list(flags))
+        assert (cfg.standardize_obs_vectors, cfg.add_agent_id) == (standardize, add_id), flags
+        assert env_kwargs(cfg)["standardize_obs_vectors"] == standardize
+        assert agent_id_inputs("mujoco", "HalfCheetah", env_kwargs(cfg)) == (add_id, add_id)
+    with pytest.raises(Exception, match="standardize_obs_vectors applies only to --env_name mujoco"):
+        parse_config(["--env_name", "predator_prey", "--algorithm_name", "mappo", "--no-standardize_obs_vectors"])
 
 
 def test_actions_are_clipped_to_the_joint_bounds():

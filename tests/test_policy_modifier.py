@@ -34,7 +34,10 @@ def test_perturbing_one_agent_changes_the_others(pm_type, input_index):
     pm = make_pm(pm_type, head_gain=1.0)
     inputs = make_inputs()
     perturbed = [tensor.clone() for tensor in inputs]
-    perturbed[input_index][:, 0] += 1.0  # only agent 0's input changes
+    # Only agent 0's input changes, by a random (not constant) shift: the state encoder's input
+    # LayerNorm would cancel a constant one.
+    shift = torch.randn(perturbed[input_index][:, 0].shape, generator=torch.Generator().manual_seed(2))
+    perturbed[input_index][:, 0] += shift
     with torch.no_grad():
         change = (pm(*perturbed) - pm(*inputs)).abs()
     assert (change[:, 1:].amax(dim=-1) > 1e-4).all()

@@ -3,14 +3,17 @@ and one script run for real on a tiny budget.
 
 Dry runs print each sweep's plan (the sweep validates every run's flags) and must launch and write nothing.
 """
+import json
 import os
-import shutil
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from onpolicy.config import config_to_dict, parse_config
 
 SCRIPTS_DIR = Path(__file__).resolve().parent.parent / "train_scripts"
 SCRIPTS = sorted(p.name for p in SCRIPTS_DIR.glob("reproduce_*.sh") if p.name != "reproduce_lib.sh")
@@ -69,10 +72,10 @@ def test_predator_prey_paper_scales_stack_one_table_per_penalty(scale, penalties
     # Per penalty: 9 methods x 5 seeds, then AgentMixer with the correlation device x 5 seeds.
     assert re.findall(r"^sweep: (\d+) runs", result.stdout, flags=re.M) == ["45", "5"] * len(penalties)
     experiments = re.findall(r"--experiment_name (\S+)", result.stdout)
-    assert experiments == [e for p in penalties for e in (f"paper_penalty{p}", f"paper_corr_penalty{p}")]
+    assert experiments == [e for p in penalties for e in (f"parity_penalty{p}", f"parity_corr_penalty{p}")]
     assert f"combine {' '.join(f'table_penalty{p}' for p in penalties)} into {tmp_path / 'o'}/table_{scale}.md" \
         in result.stdout
-    assert "--candidate agentmixer:paper_penalty-1" in result.stdout
+    assert "--candidate agentmixer:parity_penalty-1" in result.stdout
 
 
 @pytest.mark.parametrize("name", SCRIPTS)
@@ -149,13 +152,17 @@ def test_a_script_trains_in_another_reproductions_folder_and_reuses_its_runs(tmp
 def test_report_only_skips_the_experiments_of_a_grid_not_reached_yet(tmp_path):
     """A paper-cpu grid stopped during penalty -1: its penalty-0 tables are skipped, not failures."""
     out = tmp_path / "predator_prey"
-    run = "predator_prey/default/mappo/paper_penalty-1_seed1"
-    shutil.copytree(SCRIPTS_DIR.parent / "results/reproduce/predator_prey/run_logs" / run, out / "run_logs" / run)
+    committed = "predator_prey/default/mappo/paper_penalty-1_seed1"  # an earlier run, renamed as a parity one
+    run = out / "run_logs/predator_prey/default/mappo/parity_penalty-1_seed1"
+    shutil.copytree(SCRIPTS_DIR.parent / "results/reproduce/predator_prey/run_logs" / committed, run)
+    config = config_to_dict(parse_config(["--env_name", "predator_prey", "--algorithm_name", "mappo", "--penalty", "-1",
+                                          "--seed", "1", "--experiment_name", "parity_penalty-1"]))
+    (run / "config.json").write_text(json.dumps(config))  # today's defaults, as a parity run has them
     report = run_script("reproduce_predator_prey.sh", "--scale", "paper-cpu", "--out", str(out), "--report_only",
                         timeout=120)
     assert report.returncode == 0, report.stdout[-2000:] + report.stderr[-2000:]
     assert "skip table_penalty0: no finished runs yet" in report.stdout
-    assert "| predator_prey/default | mappo:paper_penalty-1 | 1 |" in (out / "table_paper-cpu.md").read_text()
+    assert "| predator_prey/default | mappo:parity_penalty-1 | 1 |" in (out / "table_paper-cpu.md").read_text()
     assert not (out / "table_penalty0.md").exists()
 
 
@@ -166,3 +173,13 @@ def test_runtime_paper_cpu_tabulates_the_committed_runs_without_benchmarking(tmp
     table = (tmp_path / "table_runs.md").read_text()
     assert re.search(r"^\| matrix/climbing \| full \| 200,000 \| .* \(n=5, 1\.00×\) \|", table, flags=re.M)
     assert (tmp_path / "table_runs.tex").exists()
+
+
+def test_climbing_full_scale_runs_the_authors_1m_budget_under_new_names(tmp_path):
+    """Their Climbing scripts run 1M env steps; the parity reruns get experiment names of their own so the
+    earlier 200k-step logs (experiments full, full_corr) stay beside them."""
+    result = run_script("reproduce_climbing.sh", "--dry_run", "--scale", "full", "--out", str(tmp_path / "o"))
+    assert result.returncode == 0, result.stderr
+    sweeps = [l for l in result.stdout.splitlines() if l.startswith("+ ") and "onpolicy.sweep" in l]
+    assert len(sweeps) == 6 and all("--num_env_steps 1000000" in l for l in sweeps)
+    assert re.findall(r"--experiment_name (\S+)", result.stdout) == ["parity", "parity_corr"] * 3

@@ -11,6 +11,10 @@ script_file="$(realpath "$0")"
 invoked_from="$PWD"  # --out is relative to where the script was started, not the repo root
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"  # cd to the repo root; PYTHON
 
+# Experiment names of the runs at the settings-parity defaults (docs/settings_parity.md; the code of
+# 2026-12-05 on). The paper-protocol runs made before it (experiments full, paper_*, paper-cpu_*) keep
+# their names and logs, so old and new sit side by side in the same run_logs.
+PARITY=parity
 # Scales every script has; a script adds its own (SCALES+=(paper-cpu)) before parse_reproduce_args.
 SCALES=(full cpu)
 # Local runs at once at cpu scale (the budgets below assume a 2-core machine); full scale leaves

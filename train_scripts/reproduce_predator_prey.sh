@@ -8,7 +8,8 @@
 #              of a 2-core machine per (penalty, seed), so several sessions; the sweeps are seed-major, so
 #              a stopped one holds the first seeds of every method, and a rerun resumes it
 #   cpu:       penalty -1 only, mappo agentmixer ail, 3 seeds, 300k steps, evaluation every 50k: ~13 min
-# full and paper-cpu share their runs (experiments paper_penalty<P>, paper_corr_penalty<P>).
+# full and paper-cpu share their runs (experiments parity_penalty<P>, parity_corr_penalty<P>: the settings-parity
+# defaults; paper_penalty<P> and paper_corr_penalty<P> are the earlier runs, kept beside them).
 # Writes DIR/runs, DIR/run_logs, DIR/table_penalty<P>.md/.tex and DIR/curves_penalty<P>.png per penalty
 # (full, paper-cpu: the corr variant beside the methods, labelled algorithm:experiment), the tables stacked
 # into DIR/table_<scale>.md/.tex, and DIR/COMMAND.txt; the cpu scale's single penalty gives DIR/table and DIR/curves.
@@ -26,7 +27,7 @@ if [[ $scale == cpu ]]; then
        "50k steps; early curves (agentmixer's temperature ramp is 2/3 of the run, so it is compressed too)"
 else
   ALGORITHMS=(mappo ippo happo mat mat_dec armappo ail agentmixer maven)
-  SEEDS=1-5; CORR=true; prefix=paper; BUDGET=()
+  SEEDS=1-5; CORR=true; prefix=$PARITY; BUDGET=()
   if [[ $scale == full ]]; then PENALTIES=(-1 0 -1.5); else PENALTIES=(-1 0); fi
   [[ $scale == full ]] || note "paper-cpu scale: the authors' protocol at penalties -1 and 0 (-1.5: --scale full)"
 fi

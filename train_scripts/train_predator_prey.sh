@@ -7,10 +7,10 @@ source "$(dirname "$0")/lib.sh"
 algo="${1:-mappo}"; penalty="${2:--1}"; shift $(( $# < 2 ? $# : 2 ))
 split_seeds_and_flags "$@"
 extra=()
-# The authors' AgentMixer predator-prey settings: y = 0.95, T from 1 down to 0.05 along a cosine by 2/3
-# of the run (their --decay_id 1 --decay_factor 1.5).
-[[ "$algo" == "agentmixer" ]] && extra+=(--mix_std_y_coef 0.95 --temperature_schedule cosine \
-  --temperature 1.0 --temperature_min 0.05 --temperature_ramp 0.6667)
+# The authors' AgentMixer predator-prey settings (also our predator-prey defaults, spelled out): y = 0.95,
+# T rising along a cosine from 0.1 to 1.0 by 2/3 of the run, then 1.0 (their --decay_id 1 --decay_factor 1.5).
+[[ "$algo" == "agentmixer" ]] && extra+=(--mix_std_y_coef 0.95 --temperature_schedule cosine_rise \
+  --temperature 1.0)
 for seed in "${seeds[@]}"; do
   "$PYTHON" -m onpolicy.train --env_name predator_prey --algorithm_name "$algo" --penalty "$penalty" \
     --experiment_name "penalty${penalty}" --seed "$seed" --n_rollout_threads 50 --episode_length 200 \

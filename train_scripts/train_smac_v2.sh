@@ -9,6 +9,17 @@ set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 algo="${1:-mappo}"; race="${2:-protoss}"; units="${3:-5v5}"; shift $(( $# < 3 ? $# : 3 ))
 split_seeds_and_flags "$@"
+# Without the game or the smacv2 package, stop here with one line saying how to install them
+# (the training process would die in its env workers with a worker traceback).
+"$PYTHON" - <<'PY' || exit 2
+import sys
+from onpolicy.envs.smacv2 import _import_wrapper
+try:
+    _import_wrapper()
+except (ImportError, RuntimeError) as err:
+    print(f"error: {err}", file=sys.stderr)
+    sys.exit(2)
+PY
 extra=()
 # The authors' AgentMixer SMACv2 settings: y = 0.95, mixer lr 5e-5 (their scripts also used
 # 25 threads × 400 steps; pass `-- --n_rollout_threads 25 --episode_length 400` to match them).

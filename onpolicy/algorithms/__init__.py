@@ -44,8 +44,9 @@ ALGORITHMS: dict[str, AlgorithmSpec] = {
                          "onpolicy.algorithms.mat.trainer:MATTrainer", False,
                          "sees all observations and decodes actions auto-regressively: an upper bound"),
     "mat_dec": AlgorithmSpec("onpolicy.algorithms.mat.policy:MATDecPolicy",
-                             "onpolicy.algorithms.mat.trainer:MATTrainer", False,
-                             "decentralized decoder, but the encoder still sees all observations"),
+                             "onpolicy.algorithms.mat.trainer:MATTrainer", True,
+                             "one MLP actor per agent on its own observation; the encoder only feeds the "
+                             "values (--no-dec_actor: actions read off the encoder, which sees all observations)"),
     "maven": AlgorithmSpec("onpolicy.algorithms.maven.policy:MAVENPolicy",
                            "onpolicy.algorithms.maven.trainer:MAVENTrainer", True,
                            "value-based: QMIX with a per-episode latent z shared by the team"),

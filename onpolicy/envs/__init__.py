@@ -10,9 +10,19 @@ from __future__ import annotations
 import importlib
 from functools import partial
 
-from onpolicy.envs.base import EnvSpec, MultiAgentEnv, VecEnv, VecObs, VecStep, env_seeds
+from onpolicy.envs.base import (
+    EnvConfigError,
+    EnvOutputError,
+    EnvSpec,
+    EnvUnavailableError,
+    MultiAgentEnv,
+    VecEnv,
+    VecObs,
+    VecStep,
+    env_seeds,
+)
 from onpolicy.envs.dummy import DummyVecEnv
-from onpolicy.envs.subproc import EnvWorkerError, SubprocVecEnv
+from onpolicy.envs.subproc import EnvBuildError, EnvWorkerError, SubprocVecEnv
 
 _ENV_MODULES = {
     "matrix": "onpolicy.envs.matrix",
@@ -31,6 +41,10 @@ __all__ = [
     "BACKENDS",
     "DummyVecEnv",
     "ENV_NAMES",
+    "EnvBuildError",
+    "EnvConfigError",
+    "EnvOutputError",
+    "EnvUnavailableError",
     "EnvWorkerError",
     "MultiAgentEnv",
     "SubprocVecEnv",
@@ -51,8 +65,8 @@ def _spec(env_name: str) -> EnvSpec:
     try:
         return importlib.import_module(_ENV_MODULES[env_name]).SPEC
     except ImportError as err:
-        raise ImportError(f"env {env_name!r} needs packages that are not installed ({err}); install them with "
-                          f"`pip install -r requirements-envs.txt` (see README, 'Environments')") from err
+        raise EnvUnavailableError(f"env {env_name!r} needs packages that are not installed ({err}); install them "
+                                  f"with `pip install -r requirements-envs.txt` (see README, 'Environments')") from err
 
 
 def scenario_names(env_name: str) -> list[str] | None:
@@ -68,7 +82,9 @@ def scenario_names(env_name: str) -> list[str] | None:
 def validate_env_args(env_name: str, scenario_name: str, env_kwargs: dict | None = None, backend: str = "auto") -> str:
     """Check the arguments of make_vec_env without building anything; return the resolved backend.
 
-    Raises ValueError naming the bad value and listing the valid choices.
+    Raises ValueError (EnvConfigError for the env's own arguments) naming the bad value and listing the
+    valid choices; env-specific arguments are named as their flags (`--grid_size`), which is also their
+    env_kwargs key.
     """
     spec = _spec(env_name)
     if not spec.is_scenario(scenario_name):
@@ -76,7 +92,7 @@ def validate_env_args(env_name: str, scenario_name: str, env_kwargs: dict | None
     unknown = sorted(set(env_kwargs or {}) - set(spec.env_kwargs))
     if unknown:
         allowed = ", ".join(spec.env_kwargs) or "none"
-        raise ValueError(f"unknown env_kwargs {unknown} for {env_name}; allowed: {allowed}")
+        raise EnvConfigError(f"unknown env_kwargs {unknown} for {env_name}; allowed: {allowed}")
     if spec.validate_kwargs is not None:
         spec.validate_kwargs(scenario_name, **(env_kwargs or {}))
     if backend not in BACKENDS:
@@ -127,4 +143,5 @@ def make_vec_env(
         envs = SubprocVecEnv([partial(spec.make_env, scenario_name, **env_kwargs) for _ in range(num_envs)],
                              n_workers=n_workers, seed=seed, env_label=f"{env_name}/{scenario_name}")
     envs.seed_stream = stream
+    envs.env_label = f"{env_name}/{scenario_name}"
     return envs

@@ -14,6 +14,32 @@ import numpy as np
 from gymnasium.spaces import Box, Discrete
 
 
+class EnvConfigError(ValueError):
+    """Arguments an env cannot be built with (an unknown key, a value out of range, an unsupported space).
+
+    The message names the env, the argument and what is valid; the CLIs print it as one `error:` line.
+    """
+
+
+class EnvUnavailableError(ImportError, EnvConfigError):
+    """An env whose packages (or game) are not installed; the message says how to install them."""
+
+
+class EnvOutputError(RuntimeError):
+    """An env returned something malformed: non-finite rewards, observations or states, or arrays of
+    the wrong shape. Once raised by a vec env, the message names the env, scenario, env index, agent
+    and episode step.
+
+    Inside an env or a backend it may be raised with only `detail` (what is wrong) and whatever of
+    `env_index` / `agent` (agent index) is known there; the vec env fills in the rest.
+    """
+
+    def __init__(self, detail: str, env_index: int | None = None, agent: int | None = None,
+                 located: bool = False):
+        super().__init__(detail)
+        self.detail, self.env_index, self.agent, self.located = detail, env_index, agent, located
+
+
 @dataclass
 class VecObs:
     """What a vec env shows the policy after reset()."""
@@ -131,20 +157,40 @@ def generator_from_state(state: dict[str, Any]) -> np.random.Generator:
     return np.random.Generator(bit_generator)
 
 
-def stack_env_resets(results: list[tuple]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Stack single-env reset() results into obs (E, N, Do), state (E, N, Ds), avail (E, N, A) or None."""
+def _stack(name: str, arrays: tuple, env_ids) -> np.ndarray:
+    """np.stack, but an env whose array has another shape than the others' is named (env_ids[k] is the
+    global index of arrays[k]); the diagnosis only runs when stacking fails."""
+    try:
+        return np.stack(arrays)
+    except ValueError:
+        shapes = [np.shape(a) for a in arrays]
+        common = max(set(shapes), key=shapes.count)
+        odd = next(k for k, shape in enumerate(shapes) if shape != common)
+        raise EnvOutputError(f"{name} has shape {shapes[odd]}, the other envs' {common}",
+                             env_index=int(env_ids[odd])) from None
+
+
+def stack_env_resets(results: list[tuple], env_ids=None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Stack single-env reset() results into obs (E, N, Do), state (E, N, Ds), avail (E, N, A) or None.
+
+    env_ids: the global index of each result's env (default 0, 1, ...), for error messages."""
     obs, state, avail = zip(*results)
-    return np.stack(obs), np.stack(state), None if avail[0] is None else np.stack(avail)
+    env_ids = range(len(results)) if env_ids is None else env_ids
+    return (_stack("observation", obs, env_ids), _stack("state", state, env_ids),
+            None if avail[0] is None else _stack("avail", avail, env_ids))
 
 
-def stack_env_steps(results: list[tuple], info_keys: tuple[str, ...]) -> BatchStep:
-    """Stack single-env step() results into a BatchStep; missing info keys become NaN."""
+def stack_env_steps(results: list[tuple], info_keys: tuple[str, ...], env_ids=None) -> BatchStep:
+    """Stack single-env step() results into a BatchStep; missing info keys become NaN.
+
+    env_ids: the global index of each result's env (default 0, 1, ...), for error messages."""
     obs, state, avail, reward, terminated, truncated, infos = zip(*results)
+    env_ids = range(len(results)) if env_ids is None else env_ids
     return BatchStep(
-        obs=np.stack(obs),
-        state=np.stack(state),
-        avail=None if avail[0] is None else np.stack(avail),
-        reward=np.stack(reward).astype(np.float32),
+        obs=_stack("observation", obs, env_ids),
+        state=_stack("state", state, env_ids),
+        avail=None if avail[0] is None else _stack("avail", avail, env_ids),
+        reward=_stack("reward", reward, env_ids).astype(np.float32),
         terminated=np.array(terminated, dtype=bool),
         truncated=np.array(truncated, dtype=bool),
         info={k: np.array([i.get(k, np.nan) for i in infos], dtype=np.float64) for k in info_keys},
@@ -212,6 +258,11 @@ class VecEnv(ABC):
     """
 
     seed_stream = "train"  # make_vec_env sets "eval" for evaluation envs
+    env_label = "env"  # "<env_name>/<scenario>", set by make_vec_env; names the env in error messages
+    agent_names: tuple[str, ...] | None = None  # the env's own agent names where it has them (messages only)
+    # Every reset/step output is checked at this boundary: finite rewards, observations and states, and the
+    # shapes the spaces promise. One np.isfinite per array over all envs; details only on failure.
+    check_outputs = True
 
     def __init__(
         self,
@@ -259,7 +310,7 @@ class VecEnv(ABC):
         """Reset every env; the first call seeds env k with env_seeds(seed, E, seed_stream)[k]."""
         env_ids = np.arange(self.num_envs)
         seeds = None if self._seeded else env_seeds(self.seed, self.num_envs, self.seed_stream)
-        obs, state, avail = self._reset_envs(env_ids, seeds)
+        obs, state, avail = self._checked_reset(env_ids, seeds)
         self._seeded = True
         self._needs_reset = False
         self._episodes.reset()
@@ -272,7 +323,12 @@ class VecEnv(ABC):
         actions = np.asarray(actions)
         if actions.shape[:2] != (self.num_envs, self.n_agents):
             raise ValueError(f"actions must have shape ({self.num_envs}, {self.n_agents}, Da), got {actions.shape}")
-        batch = self._step_envs(actions)
+        try:
+            batch = self._step_envs(actions)
+        except EnvOutputError as err:
+            raise self._located(err, step=True) from None
+        if self.check_outputs:
+            self._check_outputs(np.arange(self.num_envs), batch.obs, batch.state, batch.avail, batch.reward, step=True)
         truncated = batch.truncated & ~batch.terminated
         done = batch.terminated | truncated
         episode_info = self._episodes.update(batch.reward, done, batch.info)
@@ -281,7 +337,7 @@ class VecEnv(ABC):
             # Truncated episodes bootstrap from these; the arrays below get the reset obs.
             final_obs, final_state = batch.obs.copy(), batch.state.copy()
             env_ids = np.flatnonzero(done)
-            obs, state, avail = self._reset_envs(env_ids, None)
+            obs, state, avail = self._checked_reset(env_ids, None)
             batch.obs[env_ids] = obs
             batch.state[env_ids] = state
             if batch.avail is not None:
@@ -303,6 +359,81 @@ class VecEnv(ABC):
             final_state=final_state,
             episode_info=episode_info,
         )
+
+    # --- output checks -------------------------------------------------------------------
+    def _checked_reset(self, env_ids: np.ndarray, seeds: list[int] | None) -> tuple:
+        try:
+            obs, state, avail = self._reset_envs(env_ids, seeds)
+        except EnvOutputError as err:
+            raise self._located(err, step=False) from None
+        if self.check_outputs:
+            self._check_outputs(env_ids, obs, state, avail, None, step=False)
+        return obs, state, avail
+
+    def _check_outputs(self, env_ids: np.ndarray, obs: np.ndarray, state: np.ndarray, avail: np.ndarray | None,
+                       reward: np.ndarray | None, step: bool) -> None:
+        """Raise EnvOutputError for wrong shapes or non-finite numbers in the outputs of envs env_ids.
+
+        The cheap path is four shape comparisons and one np.isfinite(...).all() per array (obs, state,
+        reward) over all envs and agents; which env, agent and feature is only worked out on failure."""
+        n, N = len(env_ids), self.n_agents
+        space = self.action_space[0]
+        if (np.shape(obs) != (n, N, self.observation_space[0].shape[0])
+                or np.shape(state) != (n, N, self.state_space[0].shape[0])
+                or (reward is not None and np.shape(reward) != (n, N))
+                or (avail is not None and isinstance(space, Discrete) and np.shape(avail) != (n, N, int(space.n)))):
+            self._shape_error(env_ids, obs, state, avail, reward, step)
+        if np.isfinite(obs).all() and np.isfinite(state).all() and (reward is None or np.isfinite(reward).all()):
+            return
+        for name, array in (("reward", reward), ("observation", obs), ("state", state)):
+            if array is None:
+                continue
+            bad = ~np.isfinite(array)
+            if not bad.any():
+                continue
+            per_agent = bad.reshape(n, N, -1).any(-1)
+            e, agent = map(int, np.argwhere(per_agent)[0])
+            values = np.asarray(array[e, agent]).reshape(-1)
+            idx = np.flatnonzero(~np.isfinite(values))
+            what = (f"reward is {values[0]}" if name == "reward" else
+                    f"{name} has {idx.size} non-finite value(s) ({', '.join(f'[{i}] = {values[i]}' for i in idx[:5])}"
+                    f"{', ...' if idx.size > 5 else ''})")
+            others = int(per_agent.sum()) - 1
+            raise EnvOutputError(f"{self._where(int(env_ids[e]), agent, step)}: {what}"
+                                 + (f" (and {others} more (env, agent) pairs in this step)" if others else ""),
+                                 located=True)
+
+    def _shape_error(self, env_ids, obs, state, avail, reward, step: bool):
+        n, N = len(env_ids), self.n_agents
+        expected = {"observation": (obs, (n, N, self.observation_space[0].shape[0])),
+                    "state": (state, (n, N, self.state_space[0].shape[0])), "reward": (reward, (n, N))}
+        if isinstance(self.action_space[0], Discrete):
+            expected["avail"] = (avail, (n, N, int(self.action_space[0].n)))
+        for name, (array, shape) in expected.items():
+            if array is not None and np.shape(array) != shape:
+                axes = "envs, agents" + (", features" if len(shape) == 3 else "")
+                envs = f"envs {int(env_ids[0])}-{int(env_ids[-1])}" if n > 1 else f"env {int(env_ids[0])}"
+                raise EnvOutputError(f"{self._where(None, None, step)} {envs}: {name} array has shape "
+                                     f"{np.shape(array)}, the env's spaces say {shape} ({axes})", located=True)
+
+    def _where(self, env_index: int | None, agent: int | None, step: bool) -> str:
+        """'<env>/<scenario> (train) env 3, agent 1 (agent_1), episode step 17' for error messages."""
+        text = f"{self.env_label} ({self.seed_stream} envs)"
+        if env_index is not None:
+            text += f" env {env_index}"
+        if agent is not None:
+            name = self.agent_names[agent] if self.agent_names and agent < len(self.agent_names) else None
+            text += f", agent {agent}" + (f" ({name})" if name is not None and name != str(agent) else "")
+        if env_index is not None:
+            text += (f", episode step {int(self._episodes.lengths[env_index]) + 1}" if step
+                     else ", at reset (step 0)")
+        return f"bad env output: {text}"
+
+    def _located(self, err: EnvOutputError, step: bool) -> EnvOutputError:
+        """An EnvOutputError from an env or backend, with the env, scenario and step filled in."""
+        if err.located:
+            return err
+        return EnvOutputError(f"{self._where(err.env_index, err.agent, step)}: {err.detail}", located=True)
 
     def get_state(self) -> dict[str, Any]:
         """Picklable snapshot of all envs (incl. RNGs) and the running episode statistics."""

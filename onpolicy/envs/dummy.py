@@ -6,7 +6,14 @@ from typing import Callable
 
 import numpy as np
 
-from onpolicy.envs.base import BatchStep, MultiAgentEnv, VecEnv, stack_env_resets, stack_env_steps
+from onpolicy.envs.base import (
+    BatchStep,
+    EnvOutputError,
+    MultiAgentEnv,
+    VecEnv,
+    stack_env_resets,
+    stack_env_steps,
+)
 
 
 class DummyVecEnv(VecEnv):
@@ -24,13 +31,22 @@ class DummyVecEnv(VecEnv):
             action_space=first.action_space,
             episode_info_keys=first.episode_info_keys,
         )
+        self.agent_names = getattr(first, "agent_names", None)
+
+    def _call(self, k: int, method: str, *args):
+        try:
+            return getattr(self.envs[k], method)(*args)
+        except EnvOutputError as err:  # raised inside env k: name it
+            if err.env_index is None:
+                err.env_index = int(k)
+            raise
 
     def _reset_envs(self, env_ids: np.ndarray, seeds: list[int] | None) -> tuple:
         seeds = seeds if seeds is not None else [None] * len(env_ids)
-        return stack_env_resets([self.envs[k].reset(seed=s) for k, s in zip(env_ids, seeds)])
+        return stack_env_resets([self._call(k, "reset", s) for k, s in zip(env_ids, seeds)], env_ids)
 
     def _step_envs(self, actions: np.ndarray) -> BatchStep:
-        results = [env.step(a) for env, a in zip(self.envs, actions)]
+        results = [self._call(k, "step", a) for k, a in enumerate(actions)]
         return stack_env_steps(results, self.episode_info_keys)
 
     def _get_env_states(self) -> list[dict]:

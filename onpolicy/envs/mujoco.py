@@ -6,8 +6,23 @@ every agent gets the shared team reward. Agent i observes its own joints and the
 
 What the adapter adds on top of the package:
 - observations (N, Do): each agent's observation zero-padded to the largest one (sizes differ
-  in e.g. Humanoid 9|8), optionally followed by a one-hot agent id (`add_agent_id`, last N columns);
-- state (N, Ds): the task's full observation `env.state()`, the same copy for every agent;
+  in e.g. Humanoid 9|8), followed by a one-hot agent id (`add_agent_id`, last N columns);
+- state (N, Ds): the task's full observation `env.state()` (the single-agent task's observation),
+  one copy per agent, followed by the same one-hot agent id (`add_agent_id`);
+- `standardize_obs_vectors` (default on): every observation row and every state row, id included,
+  standardised by its own mean and (population) std at every step. This is what the AgentMixer
+  authors' MA-MuJoCo wrapper feeds the networks: its `get_obs` appends the one-hot id to each
+  agent's (padded) local observation and then standardises that vector, and its `get_state`
+  does the same to [task observation, one-hot id], with no epsilon. Their
+  bta/envs/ma_mujoco/multiagent_mujoco/mujoco_multi.py is not in our reference index (only its
+  package __init__.py is, bta/envs/ma_mujoco/multiagent_mujoco/__init__.py:4@98648ca, which imports
+  it); the recipe is read from the first author's own copy of that wrapper,
+  LiZhYun/HARL harl/envs/mamujoco/multiagent_mujoco/mujoco_multi.py:202-212 (get_obs), :214-225
+  (get_obs_agent: local obs zero-padded to the largest size before the id), :235-245 (get_state)
+  @25b9c9f. We divide by the std as they do; only a row with std 0 (impossible with N >= 2: the id
+  holds a 1 and a 0) is left centred instead of becoming NaN. `add_agent_id` defaults to
+  `standardize_obs_vectors`, so `standardize_obs_vectors=False` gives the raw vectors of before
+  (no id, copied global state) and each flag can still be set on its own;
 - actions (N, Da): one common Box of the largest per-agent action size. Agent i uses the first
   d_i entries of its row, clipped to its joints' bounds; the padding entries are ignored;
 - termination (the robot fell) and truncation (the 1000-step time limit) kept apart;
@@ -74,10 +89,11 @@ PHYSICS_STATE = mujoco.mjtState.mjSTATE_INTEGRATION
 
 
 def validate_env_kwargs(scenario: str, agent_conf: str = "6x1", agent_obsk: int = 0,
-                        add_agent_id: bool = False) -> None:
+                        add_agent_id: bool | None = None, standardize_obs_vectors: bool = True) -> None:
     """Check the env arguments without building the env (cheap: usable at config time).
 
-    Takes every env kwarg (add_agent_id needs no check) so that callers can pass **env_kwargs.
+    Takes every env kwarg (add_agent_id and standardize_obs_vectors need no check) so that
+    callers can pass **env_kwargs.
     Raises ValueError naming the bad scenario / agent_conf / agent_obsk and the valid choices.
     """
     if not isinstance(agent_obsk, int) or agent_obsk < 0:
@@ -93,6 +109,23 @@ def validate_env_kwargs(scenario: str, agent_conf: str = "6x1", agent_obsk: int 
                              f"choices: {', '.join(AGENT_CONFS[scenario])}")
     else:
         raise ValueError(f"unknown mujoco scenario {scenario!r}; choices: {', '.join(SCENARIOS)}")
+
+
+def resolve_add_agent_id(add_agent_id: bool | None, standardize_obs_vectors: bool = True) -> bool:
+    """None (the default) follows standardize_obs_vectors: the authors' vectors carry the id."""
+    return bool(standardize_obs_vectors) if add_agent_id is None else bool(add_agent_id)
+
+
+def standardize_rows(x: np.ndarray) -> np.ndarray:
+    """Each row minus its own mean, divided by its own population std (np.std, ddof 0).
+
+    The AgentMixer authors' MA-MuJoCo observation/state transform (see the module docstring);
+    a constant row (std 0) is only centred.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    mean = x.mean(axis=-1, keepdims=True)
+    std = x.std(axis=-1, keepdims=True)
+    return (x - mean) / np.where(std > 0, std, 1.0)
 
 
 def route_mujoco_log() -> Path | None:
@@ -154,10 +187,12 @@ class MujocoMultiAgentEnv(MultiAgentEnv):
     episode_info_keys = INFO_KEYS
 
     def __init__(self, scenario: str = "HalfCheetah", agent_conf: str = "6x1", agent_obsk: int = 0,
-                 add_agent_id: bool = False, **gym_kwargs):
-        validate_env_kwargs(scenario, agent_conf, agent_obsk, add_agent_id)
+                 add_agent_id: bool | None = None, standardize_obs_vectors: bool = True, **gym_kwargs):
+        validate_env_kwargs(scenario, agent_conf, agent_obsk, add_agent_id, standardize_obs_vectors)
         self.log_path = route_mujoco_log()
-        self.scenario, self.agent_conf, self.add_agent_id = scenario, agent_conf, add_agent_id
+        self.scenario, self.agent_conf = scenario, agent_conf
+        self.standardize_obs_vectors = bool(standardize_obs_vectors)
+        self.add_agent_id = resolve_add_agent_id(add_agent_id, standardize_obs_vectors)
         gym_env = _make_many_segment_env(scenario, agent_conf, **gym_kwargs) if scenario in MANY_SEGMENT else None
         self._env = mamujoco_v1.parallel_env(scenario, agent_conf, agent_obsk=agent_obsk,
                                              agent_factorization=_custom_factorization(scenario, agent_conf),
@@ -183,8 +218,9 @@ class MujocoMultiAgentEnv(MultiAgentEnv):
             act_ids = [node.act_ids for node in part]
             self._action_low[i, : len(act_ids)] = task_space.low[act_ids]
             self._action_high[i, : len(act_ids)] = task_space.high[act_ids]
-        obs_dim = max(self.obs_sizes) + (N if self.add_agent_id else 0)
-        state_dim = self._env.state().shape[0]
+        id_dim = N if self.add_agent_id else 0
+        obs_dim = max(self.obs_sizes) + id_dim
+        state_dim = self._env.state().shape[0] + id_dim
         action_box = Box(float(task_space.low.min()), float(task_space.high.max()), (action_dim,), np.float32)
         self.observation_space = [Box(-np.inf, np.inf, (obs_dim,), np.float32) for _ in range(N)]
         self.state_space = [Box(-np.inf, np.inf, (state_dim,), np.float32) for _ in range(N)]
@@ -196,15 +232,22 @@ class MujocoMultiAgentEnv(MultiAgentEnv):
         return float(self._task.dt)
 
     def _observe(self, agent_obs: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray, None]:
-        """obs (N, Do) zero-padded [+ one-hot id], state (N, Ds) copied, no avail (Box actions)."""
+        """obs (N, Do) zero-padded [+ one-hot id], state (N, Ds) copied [+ one-hot id], each row
+        standardised on its own when standardize_obs_vectors; no avail (Box actions)."""
         N, obs_dim = self.n_agents, self.observation_space[0].shape[0]
-        obs = np.zeros((N, obs_dim), dtype=np.float32)
+        state_dim = self.state_space[0].shape[0]
+        obs = np.zeros((N, obs_dim), dtype=np.float64)  # float64 as MuJoCo's, cast once at the end
         for i, agent in enumerate(self._agents):
             obs[i, : self.obs_sizes[i]] = agent_obs[agent]
+        state = np.zeros((N, state_dim), dtype=np.float64)
+        global_state = self._env.state()
+        state[:, : global_state.shape[0]] = global_state
         if self.add_agent_id:
-            obs[:, obs_dim - N :] = np.eye(N, dtype=np.float32)
-        state = np.repeat(self._env.state().astype(np.float32)[None], N, axis=0)
-        return obs, state, None
+            obs[:, obs_dim - N :] = np.eye(N)
+            state[:, state_dim - N :] = np.eye(N)
+        if self.standardize_obs_vectors:
+            obs, state = standardize_rows(obs), standardize_rows(state)
+        return obs.astype(np.float32), state.astype(np.float32), None
 
     def reset(self, seed: int | None = None) -> tuple[np.ndarray, np.ndarray, None]:
         agent_obs, _ = self._env.reset(seed=seed)
@@ -272,9 +315,11 @@ SPEC = EnvSpec(
     name="mujoco",
     scenarios=SCENARIOS,
     is_scenario=lambda scenario: scenario in SCENARIOS,
-    env_kwargs=("agent_conf", "agent_obsk", "add_agent_id"),
+    env_kwargs=("agent_conf", "agent_obsk", "add_agent_id", "standardize_obs_vectors"),
     make_env=MujocoMultiAgentEnv,
     make_batched=None,  # MuJoCo steps are expensive: the default backend is subproc
     validate_kwargs=validate_env_kwargs,
-    agent_id_inputs=lambda scenario, add_agent_id=False, **_: (add_agent_id, False),
+    # With the id the state is agent-specific too: both inputs carry it (standardised or not).
+    agent_id_inputs=lambda scenario, add_agent_id=None, standardize_obs_vectors=True, **_: (
+        (resolve_add_agent_id(add_agent_id, standardize_obs_vectors),) * 2),
 )

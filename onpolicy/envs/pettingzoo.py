@@ -37,6 +37,7 @@ resume point and a new episode starts (see onpolicy/envs/restart.py).
 from __future__ import annotations
 
 import importlib
+import inspect
 import re
 from typing import Any, Callable
 
@@ -44,7 +45,7 @@ import numpy as np
 from gymnasium import spaces
 from gymnasium.spaces import Box, Discrete
 
-from onpolicy.envs.base import EnvSpec, MultiAgentEnv, discrete_actions
+from onpolicy.envs.base import EnvConfigError, EnvOutputError, EnvSpec, MultiAgentEnv, discrete_actions
 from onpolicy.envs.restart import InterruptedEpisode
 
 SCENARIOS = ("<package.module> (its parallel_env(), e.g. mpe2.simple_spread_v3)", "<package.module>:<function>")
@@ -52,7 +53,7 @@ FACTORY = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*(:[A-Za-z_]\w*)?")
 INSTALL_HINT = "pip install -r requirements-envs.txt (pettingzoo, mpe2)"
 
 
-class PettingZooEnvError(ValueError):
+class PettingZooEnvError(EnvConfigError):
     """An env this adapter cannot take; the message names the env and the reason."""
 
 
@@ -79,11 +80,39 @@ def resolve_factory(scenario: str) -> Callable[..., Any]:
     return factory
 
 
+def factory_keys(scenario: str, factory: Callable[..., Any]) -> tuple[str, ...] | None:
+    """The keyword arguments a factory takes, from its signature; None where no signature tells.
+
+    PettingZoo modules' parallel_env(**kwargs) hands everything to the module's raw_env, so for a
+    factory that takes only **kwargs the module's raw_env signature is read instead."""
+    def keywords(fn) -> tuple[str, ...] | None:
+        try:
+            params = inspect.signature(fn).parameters.values()
+        except (TypeError, ValueError):
+            return None
+        if any(p.kind is p.VAR_KEYWORD for p in params):
+            return None
+        return tuple(p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+
+    keys = keywords(factory)
+    if keys is None and ":" not in scenario:
+        raw_env = getattr(importlib.import_module(scenario), "raw_env", None)
+        keys = keywords(raw_env) if raw_env is not None else None
+    return keys
+
+
 def validate_env_kwargs(scenario: str, env_args: dict | None = None) -> None:
-    """Cheap config-time checks: the factory exists and env_args is a dict with string keys."""
+    """Cheap config-time checks: the factory exists, env_args is a dict with string keys, and every key
+    is one the factory takes (where its signature tells)."""
     if env_args is not None and (not isinstance(env_args, dict) or not all(isinstance(k, str) for k in env_args)):
         raise PettingZooEnvError(f"env_args must be a JSON object of keyword arguments, got {env_args!r}")
-    resolve_factory(scenario)
+    factory = resolve_factory(scenario)
+    keys = factory_keys(scenario, factory) if env_args else None
+    if keys is not None:
+        unknown = [k for k in env_args if k not in keys]
+        if unknown:
+            raise PettingZooEnvError(f"pettingzoo env {scenario} does not take --env_args key(s) "
+                                     f"{', '.join(map(repr, unknown))}; its keys: {', '.join(keys) or '(none)'}")
 
 
 def _flat_size(space, env: str, agent: str) -> int:
@@ -116,8 +145,15 @@ class PettingZooEnv(MultiAgentEnv):
     def __init__(self, scenario: str = "mpe2.simple_spread_v3", env_args: dict | None = None):
         validate_env_kwargs(scenario, env_args)
         self.scenario = scenario
-        self._env = resolve_factory(scenario)(**(env_args or {}))
+        try:
+            self._env = resolve_factory(scenario)(**(env_args or {}))
+        except TypeError as err:  # a key its signature did not reveal at config time
+            if "argument" not in str(err):
+                raise
+            raise PettingZooEnvError(f"pettingzoo env {scenario} does not take some of env_args {env_args}: "
+                                     f"{err}") from None
         self._agents = list(self._env.possible_agents)
+        self.agent_names = tuple(map(str, self._agents))
         self.n_agents = len(self._agents)
         if self.n_agents == 0:
             raise PettingZooEnvError(f"pettingzoo env {scenario} has no possible_agents")
@@ -176,7 +212,12 @@ class PettingZooEnv(MultiAgentEnv):
             mask = infos.get(agent, {}).get("action_mask")
             if self._mask_in_obs[i]:
                 raw, mask = raw["observation"], raw.get("action_mask", mask)
-            obs[i, : self._obs_sizes[i]] = np.asarray(raw, dtype=np.float32).reshape(-1)
+            flat = np.asarray(raw, dtype=np.float32).reshape(-1)
+            if flat.size != self._obs_sizes[i]:
+                space = self._env.observation_space(agent)
+                raise EnvOutputError(f"observation of shape {np.shape(raw)} ({flat.size} values) does not match "
+                                     f"the agent's observation space {space} ({self._obs_sizes[i]} values)", agent=i)
+            obs[i, : self._obs_sizes[i]] = flat
             if mask is not None and avail is not None:
                 avail[i, : self._n_actions[i]] *= np.asarray(mask, dtype=np.float32).reshape(-1)
                 if not avail[i].any():

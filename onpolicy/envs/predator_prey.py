@@ -35,6 +35,7 @@ import numpy as np
 from gymnasium.spaces import Box, Discrete
 
 from onpolicy.envs.base import (
+    EnvConfigError,
     BatchStep,
     EnvSpec,
     MultiAgentEnv,
@@ -68,18 +69,27 @@ class PredatorPreyConfig:
     prey_rules: str = "authors"  # start and prey-move rules, see the module docstring
 
     def __post_init__(self):
-        if self.grid_size < 2:
-            raise ValueError(f"grid_size must be >= 2, got {self.grid_size}")
-        if self.n_predators < 1 or self.n_prey < 1:
-            raise ValueError("n_predators and n_prey must be >= 1")
+        """Reject impossible settings (EnvConfigError naming the flag, its value and the valid range);
+        the registry runs this at config time, before anything is built."""
+        for name, low, why in (("grid_size", 2, "a grid of at least 2 x 2 cells"),
+                               ("n_predators", 1, "at least one predator (the agents)"),
+                               ("n_prey", 1, "at least one prey"),
+                               ("max_steps", 1, "episodes of at least one step"),
+                               ("sight", 0, "a view radius of 0 cells or more")):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < low:
+                raise EnvConfigError(f"--{name} {value!r} is out of range: predator_prey needs {why} "
+                                     f"(an integer >= {low})")
         if self.n_predators + self.n_prey > self.grid_size**2:
-            raise ValueError(f"{self.n_predators + self.n_prey} animals do not fit on a {self.grid_size}^2 grid")
-        if self.max_steps < 1 or self.sight < 0:
-            raise ValueError("max_steps must be >= 1 and sight >= 0")
+            raise EnvConfigError(f"--n_predators {self.n_predators} + --n_prey {self.n_prey} animals do not fit on "
+                                 f"a --grid_size {self.grid_size} grid ({self.grid_size**2} cells); lower them or "
+                                 "raise --grid_size")
         if self.prey_rules not in PREY_RULES:
-            raise ValueError(f"unknown prey_rules {self.prey_rules!r}; choices: {', '.join(PREY_RULES)}")
-        if self.penalty > 0 or self.step_cost > 0:
-            raise ValueError("penalty and step_cost are rewards added as given: pass them as negative numbers")
+            raise EnvConfigError(f"--prey_rules: unknown prey_rules {self.prey_rules!r}; choices: {', '.join(PREY_RULES)}")
+        for name in ("penalty", "step_cost"):
+            if getattr(self, name) > 0:
+                raise EnvConfigError(f"--{name} {getattr(self, name)} is out of range: it is a reward added as given, "
+                                     f"so pass a cost as a negative number or 0 (e.g. --{name} -1)")
 
     @property
     def obs_dim(self) -> int:
@@ -423,4 +433,5 @@ SPEC = EnvSpec(
     env_kwargs=ENV_KWARGS,
     make_env=PredatorPrey,
     make_batched=BatchedPredatorPrey,
+    validate_kwargs=lambda scenario, **env_kwargs: PredatorPreyConfig(**env_kwargs),  # at config time
 )

@@ -16,6 +16,8 @@ import numpy as np
 
 from onpolicy.envs.base import (
     BatchStep,
+    EnvConfigError,
+    EnvOutputError,
     MultiAgentEnv,
     VecEnv,
     concat_batch_steps,
@@ -28,6 +30,12 @@ POLL_SECONDS = 0.1  # how often a waiting main process checks that the worker is
 
 class EnvWorkerError(RuntimeError):
     """An env worker raised an exception or died; the message names the env(s) concerned."""
+
+
+class EnvBuildError(EnvWorkerError):
+    """An env could not be built in its worker because a package or game is missing (ImportError) or its
+    arguments are bad (EnvConfigError). The message is the env's own, without the worker traceback:
+    the CLIs print it as one `error:` line."""
 
 
 class _WorkerEnvs:
@@ -43,18 +51,21 @@ class _WorkerEnvs:
             self.current = self.first_id + len(self.envs)
             self.envs.append(fn())
         env = self.envs[0]
-        return env.n_agents, env.observation_space, env.state_space, env.action_space, env.episode_info_keys
+        return (env.n_agents, env.observation_space, env.state_space, env.action_space, env.episode_info_keys,
+                getattr(env, "agent_names", None))
 
     def _call(self, local_id: int, method: str, *args):
         self.current = self.first_id + local_id
         return getattr(self.envs[local_id], method)(*args)
 
     def reset(self, local_ids: np.ndarray, seeds: list[int | None]) -> tuple:
-        return stack_env_resets([self._call(k, "reset", s) for k, s in zip(local_ids, seeds)])
+        return stack_env_resets([self._call(k, "reset", s) for k, s in zip(local_ids, seeds)],
+                                [self.first_id + k for k in local_ids])
 
     def step(self, actions: np.ndarray) -> BatchStep:
         results = [self._call(k, "step", a) for k, a in enumerate(actions)]
-        return stack_env_steps(results, self.envs[0].episode_info_keys)
+        return stack_env_steps(results, self.envs[0].episode_info_keys,
+                               range(self.first_id, self.first_id + len(self.envs)))
 
     def get_state(self) -> list[dict]:
         return [self._call(k, "get_state") for k in range(len(self.envs))]
@@ -74,7 +85,12 @@ def _worker_main(conn, env_fns: list[Callable[[], MultiAgentEnv]], first_id: int
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     envs = _WorkerEnvs(first_id)
     try:
-        conn.send(("ok", envs.build(env_fns)))
+        try:
+            spec = envs.build(env_fns)
+        except (ImportError, EnvConfigError) as exc:  # a missing package or a bad argument: the message says it all
+            conn.send(("build_error", envs.current, str(exc)))
+            return
+        conn.send(("ok", spec))
         while True:
             command, arg = conn.recv()
             if command == "close":
@@ -91,6 +107,9 @@ def _worker_main(conn, env_fns: list[Callable[[], MultiAgentEnv]], first_id: int
                 raise ValueError(f"unknown worker command {command!r}")
     except EOFError:
         pass  # the main process went away: nothing left to answer
+    except EnvOutputError as exc:  # bad env output: the vec env names env, agent and step; no traceback needed
+        env_index = exc.env_index if exc.env_index is not None else envs.current
+        conn.send(("output_error", exc.detail, env_index, exc.agent, exc.located))
     except Exception as exc:
         conn.send(("error", envs.current, type(exc).__name__, str(exc), traceback.format_exc()))
     finally:
@@ -137,8 +156,9 @@ class SubprocVecEnv(VecEnv):
             self._conns.append(parent_conn)
             self._procs.append(proc)
         specs = [self._recv(w) for w in range(len(slices))]
-        n_agents, obs_space, state_space, action_space, info_keys = specs[0]
+        n_agents, obs_space, state_space, action_space, info_keys, agent_names = specs[0]
         super().__init__(len(env_fns), seed, n_agents, obs_space, state_space, action_space, info_keys)
+        self.agent_names = agent_names
 
     @property
     def worker_pids(self) -> list[int]:
@@ -170,6 +190,14 @@ class SubprocVecEnv(VecEnv):
         except (EOFError, ConnectionResetError):
             proc.join(timeout=1.0)  # let the exit code settle for the message
             self._fail(f"{self._describe_worker(w)}: worker died (exit code {proc.exitcode})")
+        if status == "build_error":
+            env_id, message = payload
+            self.close()
+            raise EnvBuildError(f"{self.env_label} env {env_id} could not be built: {message}")
+        if status == "output_error":  # the worker has ended; the vec env adds env, scenario and step
+            detail, env_index, agent, located = payload
+            self.close()
+            raise EnvOutputError(detail, env_index, agent, located)
         if status == "error":
             env_id, exc_type, exc_message, worker_traceback = payload
             self._fail(

@@ -34,7 +34,11 @@ reward, bootstrapped from the last observation) and new episodes start (see onpo
 from __future__ import annotations
 
 import contextlib
+import functools
+import importlib
+import inspect
 import random
+import re
 import warnings
 from typing import Any
 
@@ -42,7 +46,7 @@ import numpy as np
 import torch
 from gymnasium.spaces import Box, Discrete
 
-from onpolicy.envs.base import BatchStep, EnvSpec, VecEnv, discrete_actions
+from onpolicy.envs.base import BatchStep, EnvConfigError, EnvSpec, EnvUnavailableError, VecEnv, discrete_actions
 
 INSTALL_HINT = "pip install -r requirements-envs.txt (vmas)"
 ADAPTER_DEFAULTS = {"max_steps": 100, "continuous_actions": True, "device": "cpu"}
@@ -53,7 +57,7 @@ def _import_vmas():
         import vmas
         from vmas.simulator.environment import Environment
     except ImportError as err:
-        raise ImportError(f"--env_name vmas needs the vmas package ({err}); {INSTALL_HINT}") from err
+        raise EnvUnavailableError(f"--env_name vmas needs the vmas package ({err}); {INSTALL_HINT}") from err
     return vmas, Environment
 
 
@@ -62,14 +66,45 @@ def scenario_choices() -> tuple[str, ...]:
     return tuple(vmas.scenarios) + tuple(vmas.mpe_scenarios) + tuple(vmas.debug_scenarios)
 
 
+_KWARG_READ = re.compile(r"""kwargs\.(?:pop|get)\(\s*["'](\w+)["']""")
+
+
+@functools.lru_cache(maxsize=None)
+def scenario_keys(scenario: str) -> tuple[str, ...] | None:
+    """The keyword arguments a VMAS scenario takes, read from its make_world source (VMAS scenarios read
+    them with kwargs.pop("name", default)); None where the source does not tell (it hands kwargs on)."""
+    try:
+        scenario_cls = importlib.import_module("vmas.scenarios").load(f"{scenario}.py").Scenario
+        source = inspect.getsource(scenario_cls.make_world)
+    except Exception:  # noqa: BLE001 - no source to read: leave the check to VMAS at build time
+        return None
+    rest = _KWARG_READ.sub("", source).replace("**kwargs", "", 1).replace("check_kwargs_consumed(kwargs", "")
+    if re.search(r"\bkwargs\b", rest):
+        return None
+    return tuple(dict.fromkeys(_KWARG_READ.findall(source)))
+
+
+def _unknown_keys_message(scenario: str, env_args: dict, unknown: list[str], keys: tuple[str, ...] | None) -> str:
+    taken = f"its keys: {', '.join(keys) or '(none)'}; " if keys is not None else ""
+    return (f"vmas scenario {scenario!r} does not take some of env_args {env_args}: unknown key(s) "
+            f"{', '.join(map(repr, unknown))}; {taken}adapter keys: {', '.join(sorted(ADAPTER_DEFAULTS))}")
+
+
 def validate_env_kwargs(scenario: str, env_args: dict | None = None) -> None:
+    """Config-time checks: the scenario exists, env_args is an object, max_steps is valid, and every key is
+    one the scenario (or this adapter) takes, where the scenario's source tells which it takes."""
     if scenario not in scenario_choices():
-        raise ValueError(f"unknown vmas scenario {scenario!r}; choices: {', '.join(scenario_choices())}")
+        raise EnvConfigError(f"unknown vmas scenario {scenario!r}; choices: {', '.join(scenario_choices())}")
     if env_args is not None and not isinstance(env_args, dict):
-        raise ValueError(f"env_args must be a JSON object of keyword arguments, got {env_args!r}")
+        raise EnvConfigError(f"env_args must be a JSON object of keyword arguments, got {env_args!r}")
     max_steps = (env_args or {}).get("max_steps", ADAPTER_DEFAULTS["max_steps"])
     if not isinstance(max_steps, int) or max_steps < 1:
-        raise ValueError(f"vmas env_args max_steps must be an int >= 1 (the episode limit), got {max_steps!r}")
+        raise EnvConfigError(f"vmas env_args max_steps must be an int >= 1 (the episode limit), got {max_steps!r}")
+    keys = scenario_keys(scenario)
+    if env_args and keys is not None:
+        unknown = [k for k in env_args if k not in keys and k not in ADAPTER_DEFAULTS]
+        if unknown:
+            raise EnvConfigError(_unknown_keys_message(scenario, env_args, unknown, keys))
 
 
 class VMASVecEnv(VecEnv):
@@ -90,8 +125,8 @@ class VMASVecEnv(VecEnv):
         for warning in caught:
             # VMAS only warns about scenario kwargs it ignores; a typo would silently run the defaults.
             if "not used by the scenario" in str(warning.message):
-                raise ValueError(f"vmas scenario {scenario!r} does not take some of env_args {env_args}: "
-                                 f"{warning.message}")
+                unknown = [k for k in env_args if repr(k) in str(warning.message)] or ["?"]
+                raise EnvConfigError(_unknown_keys_message(scenario, env_args, unknown, scenario_keys(scenario)))
             warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
         obs_space, act_space = self._define_spaces()
         n = self._env.n_agents

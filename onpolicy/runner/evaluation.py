@@ -36,12 +36,19 @@ def episode_quotas(n_episodes: int, num_envs: int) -> np.ndarray:
 
 
 @torch.no_grad()
-def run_episodes(act, envs, rnn_shape, device, n_episodes: int) -> tuple[dict[str, float], int]:
+def run_episodes(act, envs, rnn_shape, device, n_episodes: int,
+                 window_steps: int = 0) -> tuple[dict[str, float], int]:
     """Mean episode metrics of `act(obs, state, rnn, masks, avail, deterministic)` over n_episodes
     episodes: env e contributes its first episode_quotas(n_episodes, E)[e] episodes.
 
     Keeping the first n episodes to finish instead would favour short ones: envs whose episodes
     end early would contribute several before a long one finished. Tensors are (E, N, ·).
+
+    With window_steps W > 0 the same pass also runs every env for at least W steps from the reset
+    (envs reset themselves when an episode ends) and adds `window_reward_per_step`: the reward per
+    env step and agent averaged over those first W steps of all E envs. That is the AgentMixer
+    authors' predator-prey evaluation metric (their runner's eval: reset, W = episode_length greedy
+    steps with auto-reset, mean reward), which does not depend on how many episodes fit in W.
     """
     N, E = envs.n_agents, envs.num_envs
     quota = episode_quotas(n_episodes, E)
@@ -51,11 +58,17 @@ def run_episodes(act, envs, rnn_shape, device, n_episodes: int) -> tuple[dict[st
     masks = torch.ones(E, N, 1, device=device)
     finished = np.zeros(E, dtype=np.int64)
     episodes: list[dict] = []
-    for _ in range(MAX_EVAL_STEPS):
-        if (finished >= quota).all():
-            return mean_metrics(episodes), len(episodes)
+    window_reward = 0.0
+    for t in range(MAX_EVAL_STEPS):
+        if (finished >= quota).all() and t >= window_steps:
+            metrics = mean_metrics(episodes)
+            if window_steps:
+                metrics["window_reward_per_step"] = window_reward / (window_steps * E * N)
+            return metrics, len(episodes)
         actions, rnn = act(obs, state, rnn, masks, avail, deterministic=True)
         step = envs.step(actions.cpu().numpy())
+        if t < window_steps:
+            window_reward += float(step.reward.sum(dtype=np.float64))
         done = step.terminated | step.truncated
         counted = np.flatnonzero(done & (finished < quota))
         episodes += [{k: float(v[e]) for k, v in step.episode_info.items()} for e in counted]
@@ -66,13 +79,18 @@ def run_episodes(act, envs, rnn_shape, device, n_episodes: int) -> tuple[dict[st
 
 
 def evaluate_policy(policy, cfg, envs, device, n_episodes: int) -> dict[str, float]:
-    """eval_episode_* for the decentralized policies, eval_<name>_episode_* for extra
+    """eval_episode_* for the decentralized policies (and eval_window_reward_per_step with
+    --eval_window_steps), eval_<name>_episode_* for extra
     evaluators (e.g. AIL's expert), and exact equilibrium diagnostics on matrix games."""
     on_state = getattr(policy, "executes_on_state", False)  # mappo_full's actors execute on the state
     decentralized = lambda obs, state, *rest, **kw: policy.act_decentralized(state if on_state else obs,  # noqa: E731
                                                                              *rest, **kw)
-    episode_metrics, used = run_episodes(decentralized, envs, policy.rnn_shape, device, n_episodes)
+    episode_metrics, used = run_episodes(decentralized, envs, policy.rnn_shape, device, n_episodes,
+                                         cfg.eval_window_steps)
+    window = episode_metrics.pop("window_reward_per_step", None)
     metrics = {f"eval_episode_{k}": v for k, v in episode_metrics.items()}
+    if window is not None:
+        metrics["eval_window_reward_per_step"] = window
     metrics["eval_episodes_used"] = float(used)
     for name, act in policy.extra_evaluators().items():
         metrics.update({f"eval_{name}_episode_{k}": v

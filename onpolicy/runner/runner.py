@@ -24,9 +24,9 @@ from onpolicy.envs import make_vec_env
 from onpolicy.runner.evaluation import evaluate_policy, mean_metrics, to_tensor
 from onpolicy.utils.allocator import keep_freed_memory
 from onpolicy.utils.buffer import RolloutBuffer
-from onpolicy.utils.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from onpolicy.utils.checkpoint import CheckpointError, save_checkpoint
 from onpolicy.utils.logger import Logger
-from onpolicy.utils.run_dir import new_run_dir, write_run_files
+from onpolicy.utils.run_dir import open_run_dir
 
 MUJOCO_LOG_VAR = "ONPOLICY_MUJOCO_LOG"  # read by onpolicy.envs.mujoco (not imported: MuJoCo is optional)
 USER_MUJOCO_LOG = os.environ.get(MUJOCO_LOG_VAR)
@@ -53,9 +53,8 @@ class Runner:
         setproctitle(f"onpolicy:{cfg.algorithm_name}/{cfg.env_name}/{cfg.scenario_name}/{cfg.experiment_name}"
                      f"/seed{cfg.seed}")
 
-        checkpoint = load_checkpoint(Path(resume_dir), self.config) if resume_dir else None
-        self.run_dir = Path(resume_dir) if resume_dir else new_run_dir(cfg)
-        self.meta = write_run_files(self.run_dir, self.config)
+        # Locked for this process (one writer per run dir); no checkpoint on --resume: start over in place.
+        self.run_dir, checkpoint, self.meta = open_run_dir(cfg, self.config, resume_dir)
 
         # MuJoCo writes warnings to MUJOCO_LOG.TXT; keep it with the run (workers read this on start)
         # unless the user chose a path. Set per run: a process may run several (tests, notebooks).
@@ -135,11 +134,18 @@ class Runner:
         return episodes, mean_metrics(infos)
 
     def insert(self, step, result) -> None:
+        """Record one env step. A time-limit truncation is bootstrapped from V(final state)
+        (`--use_proper_time_limits`, the default); with `--no-use_proper_time_limits` it is
+        recorded as a termination, as the AgentMixer authors' code runs: their
+        `use_proper_time_limits` defaults to False (bta/config.py:358-359@01578ae) and their
+        buffer then discounts through `masks` alone, which are 0 wherever the episode ended
+        (bta/utils/separated_buffer.py:197-211@01578ae)."""
         d, N = self.device, self.envs.n_agents
         done = torch.as_tensor(step.terminated | step.truncated, device=d).view(-1, 1, 1).expand(-1, N, 1)
-        truncated = torch.as_tensor(step.truncated, device=d).view(-1, 1, 1).expand(-1, N, 1).float()
+        cut = step.truncated if self.cfg.use_proper_time_limits else np.zeros_like(step.truncated)
+        truncated = torch.as_tensor(cut, device=d).view(-1, 1, 1).expand(-1, N, 1).float()
         truncation_values = torch.zeros_like(result.values)
-        if step.truncated.any():
+        if cut.any():
             # The episode did not end, it was cut: bootstrap from V(final state).
             with torch.no_grad():
                 final_obs = to_tensor(step.final_obs, d)

@@ -36,7 +36,9 @@ class RolloutBuffer:
 
     masks[t] = 0 when step t starts a new episode (terminated or truncated before it);
     bad_masks[t] = 0 when the episode before step t ended by truncation (time limit),
-    in which case `truncation_values[t-1]` holds V(final state) to bootstrap from.
+    in which case `truncation_values[t-1]` holds V(final state) to bootstrap from
+    (the runner leaves bad_masks at 1 under `--no-use_proper_time_limits`: a time limit is then a
+    termination, nothing is bootstrapped).
     `extras` declares policy-specific per-step inputs (name -> width) that the policy
     sampled at rollout time and must see again when re-evaluating actions.
     """

@@ -5,7 +5,10 @@ stored as tensors (tagged) because weights_only loading refuses NumPy objects.
 """
 from __future__ import annotations
 
+import errno
 import os
+import pickle
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -50,15 +53,38 @@ class CheckpointError(ValueError):
     """A checkpoint that is missing, unreadable, or from another config."""
 
 
+def os_error_in_words(err: OSError, path: Path | str) -> str:
+    """'no space left on <path>', 'permission denied: <path>', ...: an OSError as one short phrase."""
+    words = {errno.ENOSPC: f"no space left on {path}", errno.EDQUOT: f"disk quota exceeded on {path}",
+             errno.EROFS: f"read-only file system at {path}", errno.EACCES: f"permission denied: {path}",
+             errno.EPERM: f"operation not permitted: {path}"}
+    return words.get(err.errno, f"{(err.strerror or str(err)).lower()}: {path}")
+
+
 def save_checkpoint(run_dir: Path, payload: dict) -> Path:
-    """Write to a temp file, fsync, then rename: a kill mid-write never corrupts the last one."""
+    """Write to a temp file, fsync, then rename: a kill mid-write never corrupts the last one.
+
+    A failed write (a full disk, a lost mount) removes the temp file and raises CheckpointError in words,
+    with the previous checkpoint untouched; an interrupt mid-write removes it too."""
     path = Path(run_dir) / CHECKPOINT_NAME
     tmp = path.with_suffix(".pt.tmp")
-    with open(tmp, "wb") as f:
-        torch.save({"format": FORMAT_VERSION, **to_storable(payload)}, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            torch.save({"format": FORMAT_VERSION, **to_storable(payload)}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException as err:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        if not isinstance(err, OSError):
+            raise
+        previous = ("the previous checkpoint is intact" if path.exists() else "there is no earlier checkpoint")
+        raise CheckpointError(f"could not write the checkpoint {path}: {os_error_in_words(err, run_dir)}; "
+                              f"{previous}. Free space (or fix the mount), then continue with "
+                              f"--resume {run_dir}") from None
     return path
 
 
@@ -69,7 +95,22 @@ def load_checkpoint(path: Path, config: dict | None = None) -> dict:
         path = path / CHECKPOINT_NAME
     if not path.exists():
         raise CheckpointError(f"no checkpoint at {path}")
-    payload = from_storable(torch.load(path, map_location="cpu", weights_only=True))
+    try:
+        raw = torch.load(path, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, pickle.UnpicklingError) as err:
+        size = path.stat().st_size if path.exists() else 0
+        reason = str(err).split(". ")[0][:100]
+        if "Weights only load failed" in str(err) and zipfile.is_zipfile(path):  # whole, but not ours
+            raise CheckpointError(f"{path} holds objects that weights-only loading refuses (it was not written by "
+                                  "this package's save_checkpoint); refusing to load it") from None
+        state = "empty" if size == 0 else f"truncated or corrupt ({size} bytes; {type(err).__name__}: {reason})"
+        raise CheckpointError(f"{path} is {state}, so the run cannot continue from it. Move it away (e.g. to "
+                              f"{path.name}.bad), then `--resume {path.parent}` starts the run again from scratch "
+                              "in that directory") from None
+    if not isinstance(raw, dict):
+        raise CheckpointError(f"{path} does not hold a checkpoint (a {type(raw).__name__}); move it away to start "
+                              f"the run again with --resume {path.parent}")
+    payload = from_storable(raw)
     if payload.get("format") != FORMAT_VERSION:
         raise CheckpointError(f"{path}: checkpoint format {payload.get('format')} is not {FORMAT_VERSION}")
     if config is not None:

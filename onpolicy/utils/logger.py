@@ -29,26 +29,65 @@ class CSVLog:
     def write(self, row: dict) -> None:
         new = [k for k in row if k not in self.fields]
         self.rows.append(row)
-        if new or not self.path.exists():
-            self.fields += new
-            self._rewrite()
-        else:
-            with self.path.open("a", newline="") as f:
-                csv.DictWriter(f, self.fields).writerow(row)
+        try:
+            if new or not self.path.exists():
+                self.fields += new
+                self._rewrite()
+            else:
+                with self.path.open("a", newline="") as f:
+                    csv.DictWriter(f, self.fields).writerow(row)
+        except OSError as err:
+            from onpolicy.utils.checkpoint import os_error_in_words
+            raise LogWriteError(f"could not write {self.path}: {os_error_in_words(err, self.path.parent)}; the "
+                                f"last checkpoint is intact: free space, then continue with --resume "
+                                f"{self.path.parent}") from None
 
     def _rewrite(self) -> None:
         tmp = self.path.with_suffix(".csv.tmp")
-        with tmp.open("w", newline="") as f:
-            writer = csv.DictWriter(f, self.fields)
-            writer.writeheader()
-            writer.writerows(self.rows)
-        os.replace(tmp, self.path)
+        try:
+            with tmp.open("w", newline="") as f:
+                writer = csv.DictWriter(f, self.fields)
+                writer.writeheader()
+                writer.writerows(self.rows)
+            os.replace(tmp, self.path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+
+class LogWriteError(RuntimeError):
+    """progress.csv could not be written (a full disk, a lost mount); the message says it in words."""
+
+
+def csv_value(text: str):
+    """A progress.csv cell back as the number it was logged as (int where it was an int); None for empty."""
+    if not isinstance(text, str):  # a row logged by this process: still the value itself
+        return text
+    if text == "":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        return text
 
 
 class Logger:
-    """Fans one metrics dict out to CSV, TensorBoard and W&B."""
+    """Fans one metrics dict out to CSV, TensorBoard and W&B.
+
+    On resume, W&B is made whole from progress.csv: every row up to the checkpoint that the W&B run
+    does not hold yet is logged again before training goes on. Online, the run resumes at the server's
+    step and only the rows from there on are re-sent (those a kill -9 lost in transit); offline, where
+    the SDK cannot know what an earlier offline run holds, the new offline run gets every row, so it
+    is complete by itself (`wandb sync` of the latest offline run of a run id replaces the earlier
+    ones). Either way the synced history equals progress.csv.
+    """
 
     def __init__(self, cfg, run_dir: Path, config_dict: dict, wandb_id: str, resume_env_steps: int | None):
+        self.run_dir = run_dir
         self.csv = CSVLog(run_dir / "progress.csv", resume_env_steps)
         self.tb = None
         self.wandb = None
@@ -57,6 +96,19 @@ class Logger:
             self.tb = SummaryWriter(str(run_dir / "tb"))
         if cfg.use_wandb:
             self.wandb = init_wandb(cfg, run_dir, config_dict, wandb_id)
+            if self.csv.rows:
+                self.relog_wandb()
+
+    def relog_wandb(self) -> int:
+        """Log the progress.csv rows W&B lacks (see the class docstring); returns how many."""
+        first = getattr(self.wandb, "starting_step", 0) or 0
+        rows = [r for r in self.csv.rows if csv_value(r.get("env_steps")) is not None
+                and csv_value(r["env_steps"]) >= first]
+        for row in rows:
+            values = {k: csv_value(v) for k, v in row.items() if k != "env_steps"}
+            self.wandb.log({k: v for k, v in values.items()
+                            if isinstance(v, (int, float)) and math.isfinite(v)}, step=int(csv_value(row["env_steps"])))
+        return len(rows)
 
     def log(self, env_steps: int, metrics: dict) -> None:
         row = {"env_steps": env_steps, **metrics}
@@ -69,10 +121,15 @@ class Logger:
             self.wandb.log(finite, step=env_steps)
 
     def close(self) -> None:
-        if self.tb is not None:
-            self.tb.close()
-        if self.wandb is not None:
-            self.wandb.finish()
+        """Close the writers and release the run dir's lock (see onpolicy.utils.run_dir)."""
+        from onpolicy.utils.run_dir import release_run_dir
+        try:
+            if self.tb is not None:
+                self.tb.close()
+            if self.wandb is not None:
+                self.wandb.finish()
+        finally:
+            release_run_dir(self.run_dir)
 
 
 def wandb_mode(requested: str) -> str:

@@ -28,6 +28,8 @@ def _payloads(data: bytes):
         if length == 0 and kind == 0:
             pos += left
             continue
+        if pos + _HEADER + length > len(data):  # a record cut off by a kill mid-write: the file ends here
+            return
         chunk = data[pos + _HEADER:pos + _HEADER + length]
         pos += _HEADER + length
         if kind == _FULL:
@@ -44,10 +46,15 @@ def read_offline_run(run_file: str | Path) -> dict:
     """{'run_id', 'name', 'project', 'group', 'config': {...}, 'history': [{metric: value, '_step': n}]}."""
     from wandb.proto import wandb_internal_pb2 as pb
 
+    from google.protobuf.message import DecodeError
+
     out = {"config": {}, "history": []}
     for payload in _payloads(Path(run_file).read_bytes()):
         record = pb.Record()
-        record.ParseFromString(payload)
+        try:
+            record.ParseFromString(payload)
+        except DecodeError:  # a damaged record (a killed writer): skip it
+            continue
         kind = record.WhichOneof("record_type")
         if kind == "run":
             out.update(run_id=record.run.run_id, name=record.run.display_name, project=record.run.project,
@@ -59,3 +66,20 @@ def read_offline_run(run_file: str | Path) -> dict:
             out["history"].append({i.key or "/".join(i.nested_key): json.loads(i.value_json)
                                    for i in record.history.item})
     return out
+
+
+def offline_run_files(run_dir: str | Path) -> list[Path]:
+    """A training run's offline W&B run files (`<run_dir>/wandb/offline-run-*/run-*.wandb`), oldest first:
+    one per start of the run (a resumed run adds one)."""
+    files = Path(run_dir).glob("wandb/offline-run-*/run-*.wandb")
+    return sorted(files, key=lambda f: (f.parent.name, f.stat().st_mtime))
+
+
+def synced_history(run_dir: str | Path) -> list[dict]:
+    """The W&B history a run dir's offline runs give once synced: that of the latest one.
+
+    `wandb sync` of an offline run replaces the history of an earlier offline run with the same id,
+    so each start logs the whole history (a resumed run re-logs the rows before its checkpoint, see
+    onpolicy.utils.logger.Logger), and the latest offline run is the run's history."""
+    files = offline_run_files(run_dir)
+    return read_offline_run(files[-1])["history"] if files else []

@@ -42,7 +42,8 @@ class AgentMixerPolicy(MAPPOPolicy):
         self.pm_layers = cfg.recurrent_N if cfg.use_recurrent_policy else 0
         self.modifier = PolicyModifier(env.n_agents, env.state_dim + self.noise_dim, width, self.actor.feature_dim,
                                        width, pm_type=cfg.pm_type, n_blocks=cfg.pm_blocks,
-                                       recurrent_N=self.pm_layers, rnn_hidden=cfg.hidden_size)
+                                       recurrent_N=self.pm_layers, state_hidden=cfg.hidden_size,
+                                       layer_N=cfg.layer_N)
         if self.pm_layers:
             self.rnn_shape = (cfg.recurrent_N + self.pm_layers, cfg.hidden_size)
         self.temperature = cfg.temperature  # the trainer moves it along its schedule

@@ -2,23 +2,52 @@
 
 Shapes use B = batch, N = agents, C = token channels, H = hidden width.
 The PM only shapes the joint policy's exploration; it is never used at evaluation.
+
+Module for module it is the authors' `Action_Attention` with `--mix_id 0` (the MLP-mixer), in
+LiZhYun/BackPropagationThroughAgents bta/algorithms/utils/action_attention.py@6bdca01 (below "AA"; of the
+stored versions, the one whose forward takes the six inputs their predator-prey runner passes it,
+bta/runner/temporal/predator_runner.py@b7a9cb8; no copy at b7a9cb8 itself was found):
+- state encoder: their MLPBase (AA:50-51; bta/algorithms/utils/mlp.py:10-32,73-74@ecc9a14): input
+  LayerNorm, then `layer_N + 1` Linear-ReLU-LayerNorm layers of `--hidden_size` (our MLPBase), and with
+  recurrent policies their RNNLayer (AA:54-56): a GRU and a LayerNorm (our GRULayer);
+- policy encoder: Linear-ReLU-LayerNorm to 64 channels (their logit_encoder, AA:75-77);
+- token encoder: Linear-ReLU-LayerNorm of [state features, policy features, actor feature, one-hot id]
+  (their feat_encoder, AA:81-84, input in that order, AA:135);
+- mixer blocks (AA:192-228): x + MLP over agents of LayerNorm(x), then x + MLP over channels of
+  LayerNorm(x); each MLP is their FeedForward (AA:271-292), Linear-ReLU-LayerNorm-Linear, hidden
+  0.5 · 64 = 32 over agents and 4 · 64 = 256 over channels;
+- a final LayerNorm and a Linear head (AA:107,112).
+Initialisation as theirs: orthogonal weights with gain sqrt(2) (ReLU's) and zero biases in every
+Linear that feeds a ReLU and in both Linears of every FeedForward (AA:20-23, 275-287), orthogonal
+gain 0.01 for the head (AA:112), GRU weights orthogonal and biases zero, LayerNorms at 1 and 0.
+Their id_encoder (AA:78-80) and MLPLayer.fc_h (mlp.py:24-25, deep-copied into fc2 which is what
+runs) are built but never called; we do not build them.
 """
 
 import math
+from typing import NamedTuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from onpolicy.algorithms.utils.networks import GRULayer
+from onpolicy.algorithms.utils.networks import GRULayer, MLPBase, init_linear
 
 PM_TYPES = ("mixer", "hypernet", "attention")
-FEATURE_DIM = 64  # width of the state and policy feature layers (spec: 64)
+FEATURE_DIM = 64  # width of the policy features and tokens (the authors' attn_size 64)
+RELU_GAIN = 2 ** 0.5  # nn.init.calculate_gain("relu"), the authors' gain for Linears before a ReLU
 
 
 def feature_layer(in_dim: int, out_dim: int) -> nn.Sequential:
-    """Linear -> ReLU -> LayerNorm, the building block of every PM encoder."""
-    return nn.Sequential(nn.Linear(in_dim, out_dim), nn.ReLU(), nn.LayerNorm(out_dim))
+    """Linear -> ReLU -> LayerNorm with an orthogonal sqrt(2)-gain Linear: the PM's encoders."""
+    return nn.Sequential(init_linear(nn.Linear(in_dim, out_dim), RELU_GAIN), nn.ReLU(), nn.LayerNorm(out_dim))
+
+
+def feed_forward(dim: int, hidden: int) -> nn.Sequential:
+    """Linear -> ReLU -> LayerNorm -> Linear, both Linears orthogonal with gain sqrt(2): the authors'
+    FeedForward (action_attention.py:271-292@6bdca01), the MLP of every mixing layer."""
+    return nn.Sequential(init_linear(nn.Linear(dim, hidden), RELU_GAIN), nn.ReLU(), nn.LayerNorm(hidden),
+                         init_linear(nn.Linear(hidden, dim), RELU_GAIN))
 
 
 # Hidden values per block of a ColumnMLP on a CPU (2 MiB of float32): a block stays in cache between
@@ -40,78 +69,115 @@ def _product(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor) -> torch.Tenso
 
 
 class ColumnMLP(torch.autograd.Function):
-    """Y = W2 · relu(W1 · X + b1) + b2 for the columns of X (Din, M) -> Y (Dout, M).
+    """Y = W2 · LN(relu(W1 · X + b1)) + b2 for the columns of X (Din, M) -> Y (Dout, M), where LN is a
+    LayerNorm over the H hidden values of each column (weight γ, bias β, eps), or none when γ is None.
 
-    The same function as nn.Linear(Din, H) -> ReLU -> nn.Linear(H, Dout) on the rows of X^T, computed
-    differently because the PM's two MLPs are memory-bound: their hidden layers have M·H values
-    (20 M for the agent-axis MLP at the paper's sizes) and autograd would write and re-read them
-    about ten times. Here the hidden layer is made in cache-sized blocks of columns and recomputed in
-    the backward pass instead of stored, and every product is one 2-D matmul: each bias is the last
-    column of its weight, multiplying a row of ones under the block, so no pass broadcasts a bias,
-    and the bias gradients come out of the weight-gradient matmuls.
+    The same function as nn.Linear(Din, H) -> ReLU -> nn.LayerNorm(H) -> nn.Linear(H, Dout) on the rows
+    of X^T, computed differently because the PM's two MLPs are memory-bound: their hidden layers have
+    M·H values (20 M for the agent-axis MLP at the paper's sizes) and autograd would write and re-read
+    them about ten times. Here the hidden layer is made in cache-sized blocks of columns and recomputed
+    in the backward pass instead of stored, and every product is one 2-D matmul: each bias is the last
+    column of its weight, multiplying a row of ones under the block, so no pass broadcasts a bias, and
+    the bias gradients come out of the weight-gradient matmuls. The LayerNorm's backward is the usual
+    one, per column: with x̂ the normalised hidden values, r = 1/sqrt(var + eps) and g = γ · dL/dLN,
+    dL/dh = r · (g - mean(g) - x̂ · mean(g · x̂)).
     """
 
     @staticmethod
-    def forward(ctx, columns, w1, b1, w2, b2):
+    def forward(ctx, columns, w1, b1, w2, b2, norm_weight=None, norm_bias=None, eps=1e-5):
+        norm = None if norm_weight is None else (norm_weight, norm_bias, eps)
         block = max(1, CPU_BLOCK_FLOATS // w1.shape[0]) if columns.device.type == "cpu" else columns.shape[1]
         w1b, w2b = torch.cat([w1, b1[:, None]], 1), torch.cat([w2, b2[:, None]], 1)
         out = columns.new_empty(w2.shape[0], columns.shape[1])
-        for span, x1, h1 in _column_blocks(columns, w1b, block):
-            torch.mm(w2b, h1, out=out[:, span])
-        ctx.save_for_backward(columns, w1b, w2b)
-        ctx.block = block
+        for blk in _column_blocks(columns, w1b, block, norm):
+            torch.mm(w2b, blk.out1, out=out[:, blk.span])
+        ctx.save_for_backward(columns, w1b, w2b, norm_weight, norm_bias)
+        ctx.block, ctx.eps = block, eps
         return out
 
     @staticmethod
     def backward(ctx, grad_out):
-        columns, w1b, w2b = ctx.saved_tensors
+        columns, w1b, w2b, norm_weight, norm_bias = ctx.saved_tensors
+        norm = None if norm_weight is None else (norm_weight, norm_bias, ctx.eps)
         hidden_dim = w2b.shape[1] - 1
         grad_columns = torch.empty_like(columns)
         grad_w1b, grad_w2b = torch.zeros_like(w1b), torch.zeros_like(w2b)
-        for span, x1, h1 in _column_blocks(columns, w1b, ctx.block):
-            g_block = grad_out[:, span]
-            grad_w2b.addmm_(g_block, h1.t())
-            hidden = h1[:hidden_dim]
-            grad_hidden = _product(w2b[:, :hidden_dim].t(), g_block, torch.empty_like(hidden))
-            grad_hidden = torch.ops.aten.threshold_backward(grad_hidden, hidden, 0)
-            grad_w1b.addmm_(grad_hidden, x1.t())
-            torch.mm(w1b[:, :-1].t(), grad_hidden, out=grad_columns[:, span])
-        return grad_columns, grad_w1b[:, :-1], grad_w1b[:, -1], grad_w2b[:, :-1], grad_w2b[:, -1]
+        grad_norm_weight = None if norm is None else torch.zeros_like(norm_weight)
+        grad_norm_bias = None if norm is None else torch.zeros_like(norm_bias)
+        for blk in _column_blocks(columns, w1b, ctx.block, norm):
+            g_block = grad_out[:, blk.span]
+            grad_w2b.addmm_(g_block, blk.out1.t())
+            grad_hidden = _product(w2b[:, :hidden_dim].t(), g_block, torch.empty_like(blk.hidden))
+            if norm is not None:  # through the LayerNorm: grad_hidden is dL/dLN here, dL/dh after
+                grad_norm_weight += (grad_hidden * blk.xhat).sum(1)
+                grad_norm_bias += grad_hidden.sum(1)
+                grad_hidden.mul_(norm_weight[:, None])
+                mean_g = grad_hidden.mean(0)
+                mean_gx = (grad_hidden * blk.xhat).mean(0)
+                grad_hidden.sub_(mean_g).sub_(blk.xhat * mean_gx).mul_(blk.rstd)
+            grad_hidden = torch.ops.aten.threshold_backward(grad_hidden, blk.hidden, 0)
+            grad_w1b.addmm_(grad_hidden, blk.x1.t())
+            torch.mm(w1b[:, :-1].t(), grad_hidden, out=grad_columns[:, blk.span])
+        return (grad_columns, grad_w1b[:, :-1], grad_w1b[:, -1], grad_w2b[:, :-1], grad_w2b[:, -1],
+                grad_norm_weight, grad_norm_bias, None)
 
 
-def _column_blocks(columns: torch.Tensor, w1b: torch.Tensor, block: int):
-    """For each block of `block` columns: its slice, the block with a row of ones (Din + 1, width)
-    and the hidden layer relu(W1 · X + b1) with a row of ones (H + 1, width). The two buffers are
-    reused from block to block, so each is valid until the next one is yielded."""
+class _Block(NamedTuple):
+    span: slice  # the block's columns
+    x1: torch.Tensor  # (Din + 1, width): the block's columns with a row of ones
+    hidden: torch.Tensor  # (H, width): relu(W1 · X + b1)
+    out1: torch.Tensor  # (H + 1, width): what the second Linear reads (LN(hidden), or hidden), with a row of ones
+    xhat: torch.Tensor | None  # (H, width): the LayerNorm's normalised hidden values
+    rstd: torch.Tensor | None  # (width,): the LayerNorm's 1 / sqrt(var + eps) per column
+
+
+def _column_blocks(columns: torch.Tensor, w1b: torch.Tensor, block: int, norm=None):
+    """For each block of `block` columns, a _Block. The buffers are reused from block to block, so
+    each is valid until the next one is yielded. norm: (γ, β, eps) of the hidden LayerNorm, or None."""
     din, total = columns.shape
     hidden_dim = w1b.shape[0]
     buffers = {}
     for start in range(0, total, block):
         width = min(block, total - start)
         if width not in buffers:
-            x1, h1 = columns.new_empty(din + 1, width), columns.new_empty(hidden_dim + 1, width)
-            x1[din], h1[hidden_dim] = 1.0, 1.0
-            buffers[width] = x1, h1
-        x1, h1 = buffers[width]
+            x1, out1 = columns.new_empty(din + 1, width), columns.new_empty(hidden_dim + 1, width)
+            x1[din], out1[hidden_dim] = 1.0, 1.0
+            if norm is None:
+                buffers[width] = x1, out1, out1[:hidden_dim], None
+            else:
+                buffers[width] = x1, out1, columns.new_empty(hidden_dim, width), columns.new_empty(hidden_dim, width)
+        x1, out1, hidden, xhat = buffers[width]
         span = slice(start, start + width)
         x1[:din] = columns[:, span]
-        _product(w1b, x1, h1[:hidden_dim]).relu_()
-        yield span, x1, h1
+        _product(w1b, x1, hidden).relu_()
+        rstd = None
+        if norm is not None:
+            weight, bias, eps = norm
+            var, mean = torch.var_mean(hidden, dim=0, correction=0)
+            rstd = (var + eps).rsqrt_()
+            torch.sub(hidden, mean, out=xhat).mul_(rstd)
+            torch.addcmul(bias[:, None], xhat, weight[:, None], out=out1[:hidden_dim])
+        yield _Block(span, x1, hidden, out1, xhat, rstd)
 
 
 def column_mlp(columns: torch.Tensor, mlp: nn.Sequential) -> torch.Tensor:
-    """ColumnMLP with the parameters of `mlp` = Sequential(Linear, ReLU, Linear): (Din, M) -> (Dout, M)."""
-    first, last = mlp[0], mlp[2]
-    return ColumnMLP.apply(columns, first.weight, first.bias, last.weight, last.bias)
+    """ColumnMLP with the parameters of `mlp` = feed_forward(...) (Linear, ReLU, LayerNorm, Linear) or
+    Sequential(Linear, ReLU, Linear): (Din, M) -> (Dout, M)."""
+    first, last = mlp[0], mlp[-1]
+    if len(mlp) == 3:
+        return ColumnMLP.apply(columns, first.weight, first.bias, last.weight, last.bias)
+    norm = mlp[2]
+    return ColumnMLP.apply(columns, first.weight, first.bias, last.weight, last.bias, norm.weight, norm.bias, norm.eps)
 
 
 class AgentMixing(nn.Module):
-    """MLP-mixer token mixing: an MLP over the agent axis, shared by all channels."""
+    """MLP-mixer token mixing: an MLP over the agent axis, shared by all channels (the authors'
+    token mixer, action_attention.py:202-204,213-216@6bdca01)."""
 
     def __init__(self, n_agents: int, channels: int, hidden: int):
         super().__init__()
         self.norm = nn.LayerNorm(channels)
-        self.mlp = nn.Sequential(nn.Linear(n_agents, hidden), nn.ReLU(), nn.Linear(hidden, n_agents))
+        self.mlp = feed_forward(n_agents, hidden)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         """tokens (B, N, C) -> (B, N, C)."""
@@ -170,12 +236,13 @@ class SelfAttentionMixing(nn.Module):
 
 
 class ChannelMixing(nn.Module):
-    """MLP over the channels of each agent token; never mixes across agents."""
+    """MLP over the channels of each agent token; never mixes across agents (the authors' channel
+    mixer, action_attention.py:206-208,218-221@6bdca01)."""
 
     def __init__(self, channels: int, hidden: int):
         super().__init__()
         self.norm = nn.LayerNorm(channels)
-        self.mlp = nn.Sequential(nn.Linear(channels, hidden), nn.ReLU(), nn.Linear(hidden, channels))
+        self.mlp = feed_forward(channels, hidden)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
         """tokens (B, N, C) -> (B, N, C)."""
@@ -208,9 +275,10 @@ def make_agent_mixing(pm_type: str, n_agents: int, channels: int, agent_hidden: 
 class PolicyModifier(nn.Module):
     """Mixes per-agent tokens into per-agent modifier outputs h (B, N, out_dim).
 
-    With `recurrent_N` > 0 the state encoder is an MLP followed by a GRU of width `rnn_hidden`
-    over the state sequence (the spec's recurrent PM, used with recurrent policies); its
-    hidden state (B, N, recurrent_N, rnn_hidden) is carried like an actor's.
+    The state encoder is the actors' MLPBase (input LayerNorm, `layer_N + 1` layers of width
+    `state_hidden`); with `recurrent_N` > 0 a GRU of width `state_hidden` follows it over the state
+    sequence (the authors' recurrent PM, used with recurrent policies), and its hidden state
+    (B, N, recurrent_N, state_hidden) is carried like an actor's. Every pm_type shares it.
     """
 
     def __init__(
@@ -227,7 +295,8 @@ class PolicyModifier(nn.Module):
         channel_hidden: int = 256,
         head_gain: float = 0.01,
         recurrent_N: int = 0,
-        rnn_hidden: int = FEATURE_DIM,
+        state_hidden: int = FEATURE_DIM,
+        layer_N: int = 1,
     ):
         super().__init__()
         if pm_type not in PM_TYPES:
@@ -238,11 +307,10 @@ class PolicyModifier(nn.Module):
         self.obs_feat_dim = obs_feat_dim
         self.pm_type = pm_type
 
-        self.state_encoder = feature_layer(state_dim, FEATURE_DIM)
-        self.state_rnn = GRULayer(FEATURE_DIM, rnn_hidden, recurrent_N) if recurrent_N else None
-        state_feat_dim = rnn_hidden if recurrent_N else FEATURE_DIM
+        self.state_encoder = MLPBase(state_dim, state_hidden, layer_N)
+        self.state_rnn = GRULayer(state_hidden, state_hidden, recurrent_N) if recurrent_N else None
         self.policy_encoder = feature_layer(policy_dim, FEATURE_DIM)
-        token_in_dim = state_feat_dim + FEATURE_DIM + obs_feat_dim + n_agents
+        token_in_dim = state_hidden + FEATURE_DIM + obs_feat_dim + n_agents
         self.token_encoder = feature_layer(token_in_dim, channels)
         # The one-hot agent id lets a shared network tell the tokens apart.
         self.register_buffer("agent_ids", torch.eye(n_agents), persistent=False)

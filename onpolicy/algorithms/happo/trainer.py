@@ -6,16 +6,18 @@ multiplied by M = Π_{j before i_m} π_j,new(a_j)/π_j,old(a_j): the ratios of t
 already updated in this iteration, evaluated after their update, detached, over the whole
 rollout. This is the multi-agent advantage decomposition that makes HAPPO's joint
 update monotonic (Kuba et al., 2021, Alg. 1). The critic is trained afterwards exactly
-as in MAPPO (same value loss and ValueNorm).
+as in MAPPO (same value loss and ValueNorm). With independent critics (no `--share_policy`)
+everything is per agent, as in MAPPO: advantages normalised over each agent's own entries,
+one ValueNorm and one critic gradient clip per agent; every actor has its own Adam and clip
+whatever `--share_policy` says.
 """
 from __future__ import annotations
 
 import torch
-from torch import nn
 
-from onpolicy.algorithms.mappo.trainer import PPOTrainer, make_adam
+from onpolicy.algorithms.mappo.trainer import PPOTrainer, clip_grad_norms, make_adam
 from onpolicy.algorithms.utils.metrics import mean_of
-from onpolicy.algorithms.utils.ppo import clipped_surrogate, masked_mean, normalize_advantages
+from onpolicy.algorithms.utils.ppo import clipped_surrogate, masked_mean
 from onpolicy.utils.buffer import Batch, RolloutBuffer
 
 
@@ -48,7 +50,7 @@ class HAPPOTrainer(PPOTrainer):
                                  for i in range(policy.env.n_agents)}
 
     def train(self, buffer: RolloutBuffer) -> dict[str, float]:
-        advantages = normalize_advantages(buffer.advantages, buffer.active_masks[:-1], self.per_agent_advantages)
+        advantages = self.normalized_advantages(buffer)
         factor = torch.ones_like(advantages[:, :, :1])  # (T, E, 1, 1), broadcast over agents
         order = torch.randperm(self.policy.env.n_agents, generator=self.generator).tolist()
         agent_metrics = []
@@ -85,8 +87,7 @@ class HAPPOTrainer(PPOTrainer):
         optimizer = self.actor_optimizers[f"actor_{agent}"]
         optimizer.zero_grad()
         (policy_loss - self.cfg.entropy_coef * entropy).backward()
-        params = [p for group in optimizer.param_groups for p in group["params"]]
-        grad_norm = nn.utils.clip_grad_norm_(params, self.cfg.max_grad_norm)
+        grad_norm = clip_grad_norms(self.clip_groups(f"actor_{agent}"), self.cfg.max_grad_norm)
         optimizer.step()
         return {"policy_loss": policy_loss, "entropy": entropy, "actor_grad_norm": grad_norm,
                 "ratio": masked_mean(ratio, active), "approx_kl": masked_mean(-log_ratio, active)}

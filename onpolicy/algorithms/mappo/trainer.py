@@ -14,21 +14,78 @@ def make_adam(params, lr: float, cfg) -> torch.optim.Adam:
     return torch.optim.Adam(params, lr=lr, eps=cfg.opti_eps, weight_decay=cfg.weight_decay)
 
 
+def per_agent_networks(module: nn.Module) -> bool:
+    """Whether `module` holds one network per agent: the convention of MultiAgentActor,
+    MultiAgentCritic and ARMAPPO's actor, `trunks` and `heads` ModuleLists with an entry per
+    agent (a single entry when shared)."""
+    trunks, heads = getattr(module, "trunks", None), getattr(module, "heads", None)
+    return (isinstance(trunks, nn.ModuleList) and isinstance(heads, nn.ModuleList)
+            and len(trunks) == len(heads) > 1)
+
+
+def agent_parameter_groups(policy: nn.Module, params) -> list[list[nn.Parameter]]:
+    """`params` split by owner: one list per agent for the parameters of its own trunks and heads
+    (`per_agent_networks`), then one list of the rest (shared networks, a Policy Modifier, an
+    encoder). Empty lists are left out."""
+    owner: dict[nn.Parameter, int] = {}
+    for module in policy.modules():
+        if per_agent_networks(module):
+            for agent, (trunk, head) in enumerate(zip(module.trunks, module.heads)):
+                for p in (*trunk.parameters(), *head.parameters()):
+                    owner[p] = agent
+    groups: dict[int, list[nn.Parameter]] = {}
+    for p in params:
+        groups.setdefault(owner.get(p, -1), []).append(p)
+    return [groups[k] for k in sorted(groups, key=lambda k: (k < 0, k))]
+
+
+def clip_grad_norms(groups: list[list[nn.Parameter]], max_norm: float) -> torch.Tensor:
+    """Clip each group's gradient to `max_norm` on its own; the mean of their norms before clipping."""
+    norms = [nn.utils.clip_grad_norm_(group, max_norm) for group in groups]
+    return norms[0] if len(norms) == 1 else torch.stack(norms).mean()
+
+
 class PPOTrainer:
     """Clipped PPO on per-agent ratios with centralized critics and ValueNorm.
+
+    With independent parameters (no `--share_policy`) every agent is trained as if it had a
+    trainer of its own, as the reference implementations do (one trainer, one policy and one
+    ValueNorm per agent): its advantages are normalised over its own entries, its critic
+    regresses targets normalised by its own ValueNorm statistics, and its actor's and its
+    critic's gradients are each clipped to `max_grad_norm` on their own, so a large gradient
+    of one agent never scales down another's. Networks that are not one agent's (a shared
+    network, the Policy Modifier) keep one clip of their own. With `--share_policy` there is
+    one normalisation, one ValueNorm and one clip per network, as with a single shared trainer.
+    The logged `*_grad_norm` is the mean over agents of their norms before clipping.
 
     `optimizers` maps a name to (optimizer, parameters) and is what checkpoints store,
     so subclasses that add networks (the Policy Modifier, an expert) register them there.
     """
 
-    per_agent_advantages = False
+    # None: per agent unless --share_policy; a subclass may fix either (AgentMixer's advantages: per agent).
+    per_agent_advantages: bool | None = None
+    per_agent_value_norm: bool | None = None
 
     def __init__(self, cfg, policy: nn.Module, generator: torch.Generator):
         self.cfg, self.policy, self.generator = cfg, policy, generator
-        self.value_norm = ValueNorm().to(next(policy.parameters()).device) if cfg.use_valuenorm else None
+        independent = not cfg.share_policy
+        if self.per_agent_advantages is None:
+            self.per_agent_advantages = independent
+        if self.per_agent_value_norm is None:
+            self.per_agent_value_norm = independent
+        n_agents = policy.env.n_agents if self.per_agent_value_norm else None
+        self.value_norm = ValueNorm(n_agents).to(next(policy.parameters()).device) if cfg.use_valuenorm else None
         self.actor_optimizers = {"actor": make_adam(policy.actor_parameters(), cfg.lr, cfg)}
         self.critic_optimizer = make_adam(policy.critic.parameters(), cfg.critic_lr, cfg)
         self.other_optimizers: dict[str, torch.optim.Optimizer] = {}  # stepped by subclasses' own losses
+        self._clip_groups: dict[str, list[list[nn.Parameter]]] = {}
+
+    def clip_groups(self, name: str) -> list[list[nn.Parameter]]:
+        """Optimizer `name`'s parameters in their clipping groups (`agent_parameter_groups`), cached."""
+        if name not in self._clip_groups:
+            params = [p for group in self.optimizers()[name].param_groups for p in group["params"]]
+            self._clip_groups[name] = agent_parameter_groups(self.policy, params)
+        return self._clip_groups[name]
 
     # -- hooks ---------------------------------------------------------------------------
     def chunk_length(self) -> int:
@@ -52,12 +109,17 @@ class PPOTrainer:
     def train(self, buffer: RolloutBuffer) -> dict[str, float]:
         """ppo_epoch passes over the rollout in num_mini_batch minibatches; returns mean metrics."""
         cfg = self.cfg
-        advantages = normalize_advantages(buffer.advantages, buffer.active_masks[:-1], self.per_agent_advantages)
+        advantages = self.normalized_advantages(buffer)
         metrics = MetricMeans()
         for _ in range(cfg.ppo_epoch):
             for batch in buffer.minibatches(cfg.num_mini_batch, self.chunk_length(), advantages, self.generator):
                 metrics.add(self.update(batch))
         return metrics.means()
+
+    def normalized_advantages(self, buffer: RolloutBuffer) -> torch.Tensor:
+        """The rollout's advantages (T, E, N, 1), zero-mean unit-std over active entries, per agent
+        or over all agents (`per_agent_advantages`)."""
+        return normalize_advantages(buffer.advantages, buffer.active_masks[:-1], self.per_agent_advantages)
 
     def update(self, batch: Batch) -> dict[str, torch.Tensor]:
         """One minibatch step; metrics as 0-dim tensors (read once per update by `train`)."""
@@ -75,21 +137,22 @@ class PPOTrainer:
         return metrics
 
     def critic_step(self, batch: Batch, values: torch.Tensor) -> dict[str, torch.Tensor]:
-        """One step of the (clipped, Huber, ValueNorm-targeted) value loss on critic outputs (L, B, N, 1)."""
+        """One step of the (clipped, Huber, ValueNorm-targeted) value loss on critic outputs (L, B, N, 1);
+        each agent's critic is clipped on its own."""
         cfg = self.cfg
         v_loss = value_loss(values, batch.value_preds, batch.returns, batch.active_masks, cfg, self.value_norm)
         self.critic_optimizer.zero_grad()
         (v_loss * cfg.value_loss_coef).backward()
-        grad_norm = nn.utils.clip_grad_norm_(self.policy.critic.parameters(), cfg.max_grad_norm)
+        grad_norm = clip_grad_norms(self.clip_groups("critic"), cfg.max_grad_norm)
         self.critic_optimizer.step()
         return {"value_loss": v_loss, "critic_grad_norm": grad_norm}
 
     def step_actor_optimizers(self) -> dict[str, torch.Tensor]:
-        """Clip each optimizer's gradients separately and step it; report the norms."""
+        """Clip each optimizer's gradients separately, each agent's share on its own, and step it;
+        report the (mean per-agent) norms."""
         norms = {}
         for name, opt in self.actor_optimizers.items():
-            params = [p for group in opt.param_groups for p in group["params"]]
-            norms[f"{name}_grad_norm"] = nn.utils.clip_grad_norm_(params, self.cfg.max_grad_norm)
+            norms[f"{name}_grad_norm"] = clip_grad_norms(self.clip_groups(name), self.cfg.max_grad_norm)
             opt.step()
         return norms
 

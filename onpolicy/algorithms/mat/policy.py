@@ -4,18 +4,50 @@ MAT encodes all agents' observations with self-attention over the agent axis, re
 per-agent values V_i from the encoding (its critic), and decodes actions auto-regressively:
 agent i's action depends on every observation and on the actions of agents 0..i-1.
 It therefore breaks decentralized execution: `act_decentralized` runs the full
-transformer, so MAT's evaluation return is an upper bound, not a decentralized result
-(the registry marks it decentralized=False). MAT-Dec keeps the encoder, still fed all
-observations, but reads each agent's action from its own encoder output alone. With
-`--dec_actor` (the MAT repository's `dec_actor` variant of MAT-Dec) each agent's action
-instead comes from an MLP on its own observation, and the encoder only feeds the values:
-that actor is decentralized at execution.
+transformer, so MAT's evaluation return is an upper bound, not a decentralized result.
+
+MAT-Dec, by default (`--dec_actor`), is the MAT repository's `dec_actor` variant, the one the
+AgentMixer authors ran and the paper's MAT-Dec numbers come from: each agent's action comes
+from its own MLP on its own observation, and the encoder, which sees every observation, only
+feeds the values (a centralized critic), so execution is decentralized. Their train scripts set
+`dec_actor=True, share_actor=False` for mat_dec on every env (train_matrix.py:86-88@f3f0ca1,
+train_predatorprey.py:76-78@dbe9688, train_mujoco.py:90-92@d0a94e6, train_smac.py:135-137@8c48deb,
+all under bta/scripts/train/ of LiZhYun/BackPropagationThroughAgents): one actor per agent,
+whatever `--share_policy` says. `--no-dec_actor` is this project's earlier MAT-Dec: agent i's
+action from its own encoder output, which has attended to every observation (not decentralized).
+
+Architecture and initialisation are those of the MAT code the authors ran,
+bta/algorithms/mat/algorithm/ma_transformer.py@d0a94e6 (identical, line for line, to
+PKU-MARL/Multi-Agent-Transformer mat/algorithms/mat/algorithm/ma_transformer.py@08a18c6;
+the line numbers below hold for both). Every Linear is orthogonal with zero bias, gain √2
+where an activation follows and 0.01 otherwise (`init_`, :13-16):
+
+- token embedding: LayerNorm(obs), Linear, GELU (`obs_encoder`, :125-126), then the encoder's
+  LayerNorm (:128, :143);
+- attention: separate query/key/value/output projections of n_embd × n_embd, gain 0.01 (:28-32);
+  the encoder's unmasked (:74), both decoder attentions causally masked, the second with the
+  encoder output as queries and the action stream as keys/values (:96-97, :106);
+- post-LayerNorm blocks whose MLP is Linear(√2), GELU, Linear(0.01) of width n_embd (:75-79, :98-102);
+- heads Linear(√2), GELU, LayerNorm, Linear(0.01): the value head on the encoder output
+  (:130-131) and MAT's action head on the decoder output (:193-194);
+- decoder input: [start flag, one-hot previous action] through Linear(A + 1, n_embd, bias=False)
+  for Discrete, the previous action vector (zeros for agent 0) through a biased Linear for Box
+  (:184-188), then GELU and LayerNorm (:191, :216);
+- the dec_actor MLP, one per agent: LayerNorm(obs), Linear(√2), GELU, LayerNorm, Linear(√2),
+  GELU, LayerNorm, Linear(0.01) (:174-181);
+- Gaussian actions: one std vector for all agents (their `decoder.log_std`, :161-164), here
+  y · sigmoid(p / x) with p starting at x, which the defaults make their sigmoid(log_std) · 0.5
+  with log_std starting at 1.
+
+Left out on purpose: their Encoder's `state_encoder` (LayerNorm(37) + Linear(37, n_embd),
+:123-124 with the hard-coded 37 of :237-238), never run with encode_state=False, and their
+Decoder's `obs_encoder` (:189-190), never read by its forward (:214-219); both still count in
+their parameter totals (see tests/test_mat.py). Added: `--no-share_policy` gives each agent its
+own value head (and MAT its own action head); theirs are always shared, as ours by default.
 
 Neither network is recurrent. The buffer still allocates RNN states, so `rnn_shape` is a
-dummy (1, 1) and the states are passed through unchanged. The encoder and decoder are
-shared by all agents (they attend over the agent axis); the value and action heads are
-MLPs of width `n_embd`, one for all agents or one per agent as `--share_policy` says.
-`hidden_size` and `layer_N` do not apply.
+dummy (1, 1) and the states are passed through unchanged. `hidden_size` and `layer_N` do
+not apply; the width is `n_embd`.
 """
 from __future__ import annotations
 
@@ -27,18 +59,41 @@ from gymnasium import spaces
 from torch import nn
 
 from onpolicy.algorithms.mappo.policy import ActResult, EnvInfo, EvalResult
-from onpolicy.algorithms.utils.distributions import (DIAGNOSTIC_SAMPLES, action_dim, autoregressive_rows,
-                                                     policy_param_dim)
-from onpolicy.algorithms.utils.multi_agent import MultiAgentActor, MultiAgentCritic
-from onpolicy.algorithms.utils.networks import init_linear
+from onpolicy.algorithms.utils.distributions import (DIAGNOSTIC_SAMPLES, DiagGaussian, MaskedCategorical,
+                                                     action_dim, autoregressive_rows, policy_param_dim)
+from onpolicy.algorithms.utils.multi_agent import apply_per_agent
 from onpolicy.utils.buffer import Batch
 
 DUMMY_RNN_SHAPE = (1, 1)
+RELU_GAIN = nn.init.calculate_gain("relu")  # MAT's init_(..., activate=True): a GELU follows
+OUTPUT_GAIN = 0.01  # MAT's init_ default: projections and output layers
+
+
+def mat_linear(in_dim: int, out_dim: int, gain: float, bias: bool = True) -> nn.Linear:
+    """A Linear initialised as MAT's `init_`: orthogonal weights with `gain`, zero bias."""
+    layer = nn.Linear(in_dim, out_dim, bias=bias)
+    nn.init.orthogonal_(layer.weight, gain=gain)
+    if bias:
+        nn.init.zeros_(layer.bias)
+    return layer
 
 
 def feed_forward(n_embd: int) -> nn.Sequential:
-    """The per-agent MLP of a transformer block (width n_embd, as in MAT)."""
-    return nn.Sequential(init_linear(nn.Linear(n_embd, n_embd)), nn.GELU(), init_linear(nn.Linear(n_embd, n_embd)))
+    """The per-agent MLP of a transformer block: Linear(√2), GELU, Linear(0.01), width n_embd."""
+    return nn.Sequential(mat_linear(n_embd, n_embd, RELU_GAIN), nn.GELU(), mat_linear(n_embd, n_embd, OUTPUT_GAIN))
+
+
+def mat_head(n_embd: int, out_dim: int) -> nn.Sequential:
+    """MAT's value/action head on n_embd features: Linear(√2), GELU, LayerNorm, Linear(0.01)."""
+    return nn.Sequential(mat_linear(n_embd, n_embd, RELU_GAIN), nn.GELU(), nn.LayerNorm(n_embd),
+                         mat_linear(n_embd, out_dim, OUTPUT_GAIN))
+
+
+def dec_actor_mlp(obs_dim: int, n_embd: int, out_dim: int) -> nn.Sequential:
+    """MAT's dec_actor: LayerNorm(obs), 2 × [Linear(√2), GELU, LayerNorm] of n_embd, Linear(0.01)."""
+    return nn.Sequential(nn.LayerNorm(obs_dim), mat_linear(obs_dim, n_embd, RELU_GAIN), nn.GELU(), nn.LayerNorm(n_embd),
+                         mat_linear(n_embd, n_embd, RELU_GAIN), nn.GELU(), nn.LayerNorm(n_embd),
+                         mat_linear(n_embd, out_dim, OUTPUT_GAIN))
 
 
 def causal_mask(n_agents: int, device) -> torch.Tensor:
@@ -47,12 +102,13 @@ def causal_mask(n_agents: int, device) -> torch.Tensor:
 
 
 class AgentAttention(nn.Module):
-    """Multi-head attention over the agent axis: nn.MultiheadAttention's function and parameters.
+    """Multi-head attention over the agent axis with MAT's projections and initialisation.
 
-    The same parameters (in_proj_weight, in_proj_bias, out_proj) and the same arithmetic as
-    nn.MultiheadAttention(batch_first=True) without dropout, computed with plain matmuls: over
-    sequences of a few agents, the fused attention kernels spend most of their time on layout
-    copies and zero-filled gradient buffers for (B, heads, N, d) tensors.
+    MAT's separate query, key and value Linears (n_embd × n_embd each, in that order) are stored
+    stacked in `in_proj_weight`/`in_proj_bias` (nn.MultiheadAttention's layout), each block
+    orthogonal with gain 0.01 and zero bias, as is the output projection `out_proj`. Computed
+    with plain matmuls: over sequences of a few agents, the fused attention kernels spend most
+    of their time on layout copies and zero-filled gradient buffers for (B, heads, N, d) tensors.
     """
 
     def __init__(self, n_embd: int, n_head: int):
@@ -60,9 +116,9 @@ class AgentAttention(nn.Module):
         self.n_head = n_head
         self.in_proj_weight = nn.Parameter(torch.empty(3 * n_embd, n_embd))
         self.in_proj_bias = nn.Parameter(torch.zeros(3 * n_embd))
-        self.out_proj = nn.Linear(n_embd, n_embd)
-        nn.init.xavier_uniform_(self.in_proj_weight)  # nn.MultiheadAttention's initialisation
-        nn.init.zeros_(self.out_proj.bias)
+        for block in range(3):  # query, key, value: each orthogonal on its own, as three Linears
+            nn.init.orthogonal_(self.in_proj_weight.data[block * n_embd:(block + 1) * n_embd], gain=OUTPUT_GAIN)
+        self.out_proj = mat_linear(n_embd, n_embd, OUTPUT_GAIN)
 
     def forward(self, query: torch.Tensor, key_value: torch.Tensor, mask: torch.Tensor | None = None):
         """query (M, Nq, E), key_value (M, Nk, E), mask (Nq, Nk) True = may not attend -> (M, Nq, E)."""
@@ -120,10 +176,11 @@ class DecoderBlock(nn.Module):
         return self.norm3(x + self.mlp(x))
 
 
-def embedding(input_dim: int, n_embd: int, input_norm: bool) -> nn.Sequential:
-    """Per-agent token embedding (..., input_dim) -> (..., n_embd), MAT's Linear-GELU-LayerNorm."""
+def embedding(input_dim: int, n_embd: int, input_norm: bool, bias: bool = True) -> nn.Sequential:
+    """Per-agent token embedding (..., input_dim) -> (..., n_embd): [LayerNorm], Linear(√2), GELU,
+    LayerNorm (MAT's obs/action encoder followed by the encoder's/decoder's `ln`)."""
     layers = [nn.LayerNorm(input_dim)] if input_norm else []
-    return nn.Sequential(*layers, init_linear(nn.Linear(input_dim, n_embd)), nn.GELU(), nn.LayerNorm(n_embd))
+    return nn.Sequential(*layers, mat_linear(input_dim, n_embd, RELU_GAIN, bias=bias), nn.GELU(), nn.LayerNorm(n_embd))
 
 
 class ObservationEncoder(nn.Module):
@@ -141,27 +198,36 @@ class ObservationEncoder(nn.Module):
         return x
 
 
-def shifted_action_tokens(actions: torch.Tensor, space: spaces.Space) -> torch.Tensor:
-    """Decoder input (M, N, 1 + P) from actions (M, N, Da): position i holds agent i-1's action.
+def action_token_dim(space: spaces.Space) -> int:
+    """Width of a decoder input token: start flag + one-hot (A + 1) for Discrete, Da for Box."""
+    return int(space.n) + 1 if isinstance(space, spaces.Discrete) else action_dim(space)
 
-    Channel 0 flags the start token at position 0; the other channels hold the action,
-    one-hot (P = A) for Discrete, the vector itself (P = Da) for Box.
+
+def shifted_action_tokens(actions: torch.Tensor, space: spaces.Space) -> torch.Tensor:
+    """Decoder input (M, N, action_token_dim) from actions (M, N, Da): position i holds agent i-1's action.
+
+    Discrete: channel 0 flags the start token at position 0, the other channels hold the
+    one-hot action. Box: the action vector itself, zeros at position 0 (as MAT).
     """
     if isinstance(space, spaces.Discrete):
-        actions = nn.functional.one_hot(actions[..., 0].long(), int(space.n)).to(actions.dtype)
-    start = torch.zeros_like(actions[:, :1])
-    flag = torch.zeros_like(actions[..., :1])
-    flag[:, 0] = 1.0
-    return torch.cat([flag, torch.cat([start, actions[:, :-1]], dim=1)], dim=-1)
+        one_hot = nn.functional.one_hot(actions[..., 0].long(), int(space.n)).to(actions.dtype)
+        tokens = torch.cat([torch.zeros_like(one_hot[..., :1]), one_hot], dim=-1)
+        start = torch.zeros_like(tokens[:, :1])
+        start[..., 0] = 1.0
+    else:
+        tokens, start = actions, torch.zeros_like(actions[:, :1])
+    return torch.cat([start, tokens[:, :-1]], dim=1)
 
 
 class ActionDecoder(nn.Module):
-    """Shifted action tokens (M, N, 1 + P) and encoder output (M, N, n_embd) -> (M, N, n_embd)."""
+    """Shifted action tokens and encoder output (M, N, n_embd) -> (M, N, n_embd)."""
 
     def __init__(self, space: spaces.Space, n_embd: int, n_head: int, n_block: int):
         super().__init__()
         self.space = space
-        self.embed = embedding(1 + policy_param_dim(space), n_embd, input_norm=False)
+        # MAT's Discrete action encoder has no bias (the start flag plays its part); the Box one has.
+        self.embed = embedding(action_token_dim(space), n_embd, input_norm=False,
+                               bias=not isinstance(space, spaces.Discrete))
         self.blocks = nn.ModuleList(DecoderBlock(n_embd, n_head) for _ in range(n_block))
 
     def forward(self, actions: torch.Tensor, encoded: torch.Tensor) -> torch.Tensor:
@@ -172,6 +238,45 @@ class ActionDecoder(nn.Module):
         return x
 
 
+class PerAgent(nn.Module):
+    """One network for all agents, or one per agent applied along the agent axis (..., N, D)."""
+
+    def __init__(self, nets):
+        super().__init__()
+        self.nets = nn.ModuleList(nets)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return apply_per_agent(self.nets, x)
+
+
+class ActionHead(nn.Module):
+    """Distribution parameters from per-agent features, and the distribution they define.
+
+    Continuous actions have one std vector for all agents (MAT's decoder-level log_std):
+    std = y · sigmoid(p / x), p starting at x.
+    """
+
+    def __init__(self, nets: PerAgent, space: spaces.Space, std_x_coef: float, std_y_coef: float):
+        super().__init__()
+        self.nets = nets
+        self.discrete = isinstance(space, spaces.Discrete)
+        if not self.discrete:
+            self.std_x_coef, self.std_y_coef = std_x_coef, std_y_coef
+            self.std_param = nn.Parameter(torch.full((action_dim(space),), float(std_x_coef)))
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """(..., N, F) -> logits or Gaussian means (..., N, P)."""
+        return self.nets(features)
+
+    def std(self) -> torch.Tensor:
+        return self.std_y_coef * torch.sigmoid(self.std_param / self.std_x_coef)
+
+    def distribution(self, params: torch.Tensor, avail: torch.Tensor | None):
+        if self.discrete:
+            return MaskedCategorical(params, avail)
+        return DiagGaussian(params, self.std())
+
+
 class TransformerPolicy(nn.Module):
     """What MAT and MAT-Dec share: the encoder, its value head (the critic) and the interface.
 
@@ -179,6 +284,8 @@ class TransformerPolicy(nn.Module):
     actions) and `generate` (choose the actions). All methods fold leading dims into one
     batch dim M, so (E, N, ·) rollout inputs and (L, B, N, ·) minibatches both work.
     """
+
+    uses_dec_actor = False  # whether --dec_actor applies (MAT-Dec only)
 
     def __init__(self, cfg, env: EnvInfo):
         super().__init__()
@@ -189,22 +296,25 @@ class TransformerPolicy(nn.Module):
         if cfg.n_embd % cfg.n_head:
             raise ValueError(f"--n_embd {cfg.n_embd} must be divisible by --n_head {cfg.n_head}")
         self.cfg, self.env = cfg, env
-        self.encoder = ObservationEncoder(env.obs_dim, cfg.n_embd, cfg.n_head, cfg.n_block)
-        heads = dict(n_agents=env.n_agents, shared=cfg.share_policy, hidden_size=cfg.n_embd, layer_N=1,
-                     recurrent=False, recurrent_N=1)
+        E, N, out_dim = cfg.n_embd, env.n_agents, policy_param_dim(env.action_space)
+        n_heads = 1 if cfg.share_policy else N
+        self.encoder = ObservationEncoder(env.obs_dim, E, cfg.n_head, cfg.n_block)
         # Value head V_i on the encoder output; the value loss also trains the encoder,
         # whose parameters belong to the actor optimizer (see MATTrainer).
-        self.critic = MultiAgentCritic(cfg.n_embd, **heads)
-        self.dec_actor = cfg.dec_actor
-        if self.dec_actor:  # MAT's dec_actor MLP: own observation -> 2 hidden layers of n_embd -> action
-            heads.update(layer_N=2)
-        self.action_head = MultiAgentActor(env.obs_dim if self.dec_actor else cfg.n_embd, env.action_space,
-                                           **heads, std_x_coef=cfg.std_x_coef, std_y_coef=cfg.std_y_coef)
+        self.critic = PerAgent(mat_head(E, 1) for _ in range(n_heads))
+        self.dec_actor = self.uses_dec_actor and cfg.dec_actor
+        if self.dec_actor:  # one MLP per agent on its own observation (the authors' share_actor=False)
+            nets = PerAgent(dec_actor_mlp(env.obs_dim, E, out_dim) for _ in range(N))
+        else:  # MAT's action head on the decoder output (MAT-Dec --no-dec_actor: on the encoder output)
+            nets = PerAgent(mat_head(E, out_dim) for _ in range(n_heads))
+        self.action_head = ActionHead(nets, env.action_space, cfg.std_x_coef, cfg.std_y_coef)
         self.rnn_shape = DUMMY_RNN_SHAPE
         self.stored_extras: dict[str, int] = {}  # nothing beyond the standard buffer fields
 
     def actor_parameters(self):
-        """Everything but the value head: encoder, decoder, action head."""
+        """Everything but the value head: encoder, decoder, action head (one Adam over all of
+        them and the value head together in MAT, transformer_policy.py:72-74@d0a94e6; here the
+        value head has its own, at the same lr by default)."""
         return [p for name, p in self.named_parameters() if not name.startswith("critic.")]
 
     def action_distribution(self, encoded, actions, avail):
@@ -216,8 +326,7 @@ class TransformerPolicy(nn.Module):
         raise NotImplementedError
 
     def head_distribution(self, features: torch.Tensor, avail: torch.Tensor | None):
-        params, _, _ = self.action_head(features, None, None)
-        return self.action_head.distribution(params, avail)
+        return self.action_head.distribution(self.action_head(features), avail)
 
     def encode(self, obs: torch.Tensor) -> torch.Tensor:
         """(..., N, Do) -> (M, N, n_embd)."""
@@ -232,18 +341,19 @@ class TransformerPolicy(nn.Module):
 
     def values(self, obs, state, rnn_critic, masks) -> tuple[torch.Tensor, torch.Tensor]:
         """V_i from the encoder over all observations (E, N, 1); the state is not used."""
-        values, _ = self.critic(self.encode(obs), None, None)
+        values = self.critic(self.encode(obs))
         return values.reshape(*obs.shape[:-1], 1), rnn_critic
 
     def act(self, obs, state, rnn_actor, rnn_critic, masks, avail, deterministic: bool = False) -> ActResult:
         """Actions, log-probs and values (E, N, ·) for one step; RNN states pass through."""
         encoded = self.encode(obs)
         actions, dist = self.generate(self.actor_input(obs, encoded), avail, deterministic)
-        values, _ = self.critic(encoded, None, None)
+        values = self.critic(encoded)
         return ActResult(actions, dist.log_prob(actions), values, rnn_actor, rnn_critic)
 
     def act_decentralized(self, obs, rnn_actor, masks, avail, deterministic: bool = True):
-        """NOT decentralized: the full transformer, which sees every agent's observation."""
+        """MAT and MAT-Dec --no-dec_actor: NOT decentralized, the transformer sees every agent's
+        observation. MAT-Dec --dec_actor: decentralized, agent i's MLP reads o_i only."""
         actions, _ = self.generate(self.actor_input(obs), avail, deterministic)
         return actions, rnn_actor
 
@@ -255,7 +365,7 @@ class TransformerPolicy(nn.Module):
         encoded = self.encode(batch.obs)
         actions = fold(batch.actions)
         dist = self.action_distribution(self.actor_input(batch.obs, encoded), actions, fold(batch.avail))
-        values, _ = self.critic(encoded, None, None)
+        values = self.critic(encoded)
         return EvalResult(unfold(dist.log_prob(actions)), unfold(dist.entropy()), unfold(values))
 
     @torch.no_grad()
@@ -312,7 +422,11 @@ class MATPolicy(TransformerPolicy):
 
 
 class MATDecPolicy(TransformerPolicy):
-    """MAT-Dec: π(a_i | o_1..o_N) from agent i's encoder output alone, no other agent's action."""
+    """MAT-Dec: π(a_i | o_i) from agent i's own MLP (`--dec_actor`, the default and the authors'
+    runs), or π(a_i | o_1..o_N) from agent i's encoder output (`--no-dec_actor`); never another
+    agent's action."""
+
+    uses_dec_actor = True
 
     def action_distribution(self, encoded, actions, avail):
         return self.head_distribution(encoded, avail)

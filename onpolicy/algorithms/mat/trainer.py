@@ -18,8 +18,10 @@ class MATTrainer(PPOTrainer):
     loss's encoder gradient; the value head keeps the "critic" optimizer (critic_lr, equal
     to lr in every paper setting). As in MAT, the gradients of all of them (encoder, decoder,
     action and value heads) are clipped together to one norm, `grad_norm`. Advantages are
-    normalised over all agents, as in MAT.
+    normalised over all agents and one ValueNorm serves them all, as in MAT.
     """
+    per_agent_advantages = False
+    per_agent_value_norm = False
 
     def update(self, batch: Batch) -> dict[str, float]:
         cfg = self.cfg

@@ -73,9 +73,9 @@ class MAVENPolicy(nn.Module):
         self.cfg, self.env = cfg, env
         N, A, K, H = env.n_agents, int(env.action_space.n), cfg.noise_dim, cfg.hidden_size
         self.n_agents, self.n_actions, self.noise_dim, self.hidden_size = N, A, K, H
-        self.agent = NoiseAgent(env.obs_dim, N, A, K, cfg.share_policy, H, cfg.layer_N,
-                                cfg.use_recurrent_policy, cfg.recurrent_N)
-        # The authors' port sizes the mixer and discriminator by --hidden_size / --layer_N.
+        # The authors' port: the agent has one hidden layer (fc1, GRU) whatever --layer_N says, the
+        # mixer's width is --hidden_size, the discriminator has --layer_N hidden layers (networks.py).
+        self.agent = NoiseAgent(env.obs_dim, N, A, K, cfg.share_policy, H, cfg.use_recurrent_policy, cfg.recurrent_N)
         self.mixer = NoiseQMixer(env.state_dim, N, K, H)
         self.discriminator = Discriminator(env.state_dim + N * A, K, H, cfg.layer_N)
         self.target_agent = copy.deepcopy(self.agent).requires_grad_(False)

@@ -13,17 +13,20 @@ def init_linear(layer: nn.Linear, gain: float = 2 ** 0.5) -> nn.Linear:
 
 
 class MLPBase(nn.Module):
-    """`layer_N` hidden layers of `hidden_size` with ReLU and LayerNorm.
+    """Input LayerNorm, then `layer_N + 1` hidden layers of `hidden_size`, each Linear → ReLU → LayerNorm.
 
-    The input LayerNorm (MAPPO's feature normalisation) keeps unscaled observations
-    (MuJoCo velocities, grid coordinates) from saturating the first layer.
+    `layer_N` counts the hidden layers after the first, as in the MAPPO codebase's `MLPBase`
+    (`fc1` then `layer_N` copies of `fc_h`) and the AgentMixer authors' copy of it, so their
+    `--layer_N 1` (two hidden layers) builds the same network here. The input LayerNorm
+    (MAPPO's feature normalisation) keeps unscaled observations (MuJoCo velocities, grid
+    coordinates) from saturating the first layer.
     """
 
     def __init__(self, input_dim: int, hidden_size: int, layer_N: int, feature_norm: bool = True):
         super().__init__()
         self.input_norm = nn.LayerNorm(input_dim) if feature_norm else nn.Identity()
         layers, width = [], input_dim
-        for _ in range(layer_N):
+        for _ in range(layer_N + 1):
             layers += [init_linear(nn.Linear(width, hidden_size)), nn.ReLU(), nn.LayerNorm(hidden_size)]
             width = hidden_size
         self.layers = nn.Sequential(*layers)
