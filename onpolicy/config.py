@@ -58,6 +58,7 @@ TEMPERATURE_SCHEDULES = ("constant", "linear", "cosine_rise", "cosine_dip")
 
 # PPO settings that value-based MAVEN has no use for (it reuses --ppo_epoch as passes per update).
 PPO_ONLY_FLAGS = ("critic_lr", "clip_param", "entropy_coef", "value_loss_coef", "gae_lambda", "use_gae",
+                  "use_policy_active_masks", "use_value_active_masks",
                   "use_valuenorm", "use_huber_loss", "huber_delta", "use_clipped_value_loss", "use_centralized_V")
 # Envs whose actions are always continuous (others, e.g. vmas, depend on their arguments: the
 # value-based MAVEN policy checks the action space itself when it is built).
@@ -69,6 +70,7 @@ BASE_DEFAULTS = dict(
     use_recurrent_policy=True, recurrent_N=1, data_chunk_length=1, std_x_coef=1.0, std_y_coef=0.5, lr=5e-4, critic_lr=5e-4, opti_eps=1e-5,
     weight_decay=0.0, ppo_epoch=15, num_mini_batch=1, clip_param=0.2, entropy_coef=0.01, value_loss_coef=1.0,
     max_grad_norm=10.0, gamma=0.99, gae_lambda=0.95, use_gae=True, use_proper_time_limits=True,
+    use_policy_active_masks=True, use_value_active_masks=True,
     use_valuenorm=True, use_huber_loss=True,
     huber_delta=10.0, use_clipped_value_loss=True, share_policy=False, use_centralized_V=True, use_eval=True,
     eval_interval=5, eval_episodes=32, eval_window_steps=0, save_interval=10, log_interval=1, cuda=True, use_wandb=False,
@@ -100,7 +102,9 @@ BASE_DEFAULTS = dict(
 )
 ENV_DEFAULTS = {
     # Paper appendix F, matrix column: 200k steps, 50 threads × 200 steps, 1 × 64, 15 epochs.
-    "matrix": dict(scenario_name="climbing", ppo_epoch=15, eval_episodes=10, n_eval_rollout_threads=10),
+    # Evaluated every update, as the authors' Climbing scripts do (--eval_interval 10000 env steps).
+    "matrix": dict(scenario_name="climbing", ppo_epoch=15, eval_episodes=10, n_eval_rollout_threads=10,
+                   eval_interval=1),
     # The authors' predator-prey scripts: 1M steps, evaluation over 100 episodes every 10 000 steps (every update),
     # one episode in each of 100 eval envs (one batched step of 100 envs costs little more than one of 10).
     # Their metric, mean reward per step over 200 greedy steps with auto-reset, is logged beside ours.
@@ -111,12 +115,13 @@ ENV_DEFAULTS = {
     # Appendix F, MA-MuJoCo column: lr 3e-4, entropy 0, 2 × 64, 5 epochs, 40 threads × 100 steps, obsk 0.
     "mujoco": dict(scenario_name="HalfCheetah", num_env_steps=10_000_000, n_rollout_threads=40, episode_length=100,
                    lr=3e-4, critic_lr=3e-4, entropy_coef=0.0, layer_N=2, ppo_epoch=5, n_eval_rollout_threads=4,
-                   eval_episodes=8, eval_interval=25),
+                   eval_episodes=5, eval_interval=25),
     # Appendix F, SMACv2 column: lr 5e-4, entropy 0.01, 1 × 64, 5 epochs, 50 threads × 200 steps, 10M steps.
+    # The authors' SMACv2 scripts pass --use_value_active_masks (store_false: dead agents' values are trained).
     "smacv2": dict(scenario_name="protoss", num_env_steps=10_000_000, ppo_epoch=5, use_recurrent_policy=True,
-                   eval_episodes=32, eval_interval=25),
+                   eval_episodes=32, eval_interval=25, use_value_active_masks=False),
     "smax": dict(scenario_name="smacv2_5_units", num_env_steps=10_000_000, ppo_epoch=5, use_recurrent_policy=True,
-                 eval_episodes=32, eval_interval=25),
+                 eval_episodes=32, eval_interval=25, use_value_active_masks=False),
 }
 ALGORITHM_DEFAULTS = {
     ("ippo", None): dict(use_centralized_V=False),
@@ -131,7 +136,15 @@ ALGORITHM_DEFAULTS = {
     # --decay_id 1 --decay_factor 1.5 --temperature 1.0): T rises along a cosine from 0.1 to 1 by 2/3 of the run.
     ("agentmixer", "predator_prey"): dict(temperature_schedule="cosine_rise"),
     # The authors' MuJoCo AgentMixer settings.
+    # Both stored AgentMixer Climbing scripts (temporal/matrix/triton/train_matrix_c.sh:34@47b6e54 passes
+    # --mix_std_y_coef 0.5 --attention_lr 5e-4; lumi/train_matrix_c.sh@202575b leaves both at bta/config.py's
+    # defaults, the same values). Appendix F's 5e-5 and the spec's 0.95 are not what ran.
+    ("agentmixer", "matrix"): dict(mixer_lr=5e-4, mix_std_y_coef=0.5),
     ("agentmixer", "mujoco"): dict(mixer_lr=3e-5, mix_std_y_coef=0.75, sigmoid_gain=0.3),
+    # The authors' SMACv2 AgentMixer script runs 25 threads × 400 steps (the same 10k steps per update as
+    # the baselines' 50 × 200; temporal/smac/lumi/train_smac.sh:32@8c48deb). SMAX is its stand-in.
+    ("agentmixer", "smacv2"): dict(n_rollout_threads=25, episode_length=400),
+    ("agentmixer", "smax"): dict(n_rollout_threads=25, episode_length=400),
     # MAVEN: one pass over the rollout per update (the authors' port: num_mini_batch gradient steps);
     # its mixer conditions on the global state, not on agent-specific ones. One agent network for all
     # agents, the agent id entering through the output hypernetwork (the port builds a single RNNAgent).
@@ -210,6 +223,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--use_proper_time_limits", help="bootstrap from V(final state) where an episode is cut by its "
                    "time limit (default); --no-use_proper_time_limits treats the limit as a termination (no "
                    "bootstrap), as the AgentMixer authors' code runs", **on_off)
+    g.add_argument("--use_policy_active_masks", help="average the policy loss and entropy over active agents only "
+                   "(default); --no-: over every entry, dead agents included", **on_off)
+    g.add_argument("--use_value_active_masks", help="average the value loss over active agents only (default; "
+                   "off on SMACv2/SMAX, as the authors' SMACv2 scripts run)", **on_off)
     g = p.add_argument_group("evaluation, logging, checkpoints")
     g.add_argument("--use_eval", **on_off)
     for name in ("eval_interval", "eval_episodes", "save_interval", "log_interval"):

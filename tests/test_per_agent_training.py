@@ -16,6 +16,8 @@ from gymnasium import spaces
 from onpolicy.algorithms import get_algorithm
 from onpolicy.algorithms.mappo.policy import EnvInfo
 from onpolicy.config import parse_config
+from onpolicy.algorithms.happo.trainer import rollout_batch
+from onpolicy.algorithms.utils.ppo import clipped_surrogate, masked_mean, value_loss
 from onpolicy.utils.buffer import RolloutBuffer
 
 T, E, N, OBS_DIM, STATE_DIM, N_ACTIONS = 6, 4, 2, 5, 7, 3
@@ -266,3 +268,50 @@ def test_shared_parameters_keep_one_clip_per_network_and_the_modifier_its_own():
 def test_mat_keeps_one_value_norm_and_normalisation():
     _, trainer = make("mat", "--no-use_recurrent_policy", "--n_embd", "8", "--n_head", "1")
     assert trainer.value_norm.n_agents is None and not trainer.per_agent_advantages
+
+
+
+@pytest.mark.parametrize("algorithm", ["mappo", "happo", "agentmixer"])
+def test_active_mask_flags_choose_the_entries_each_loss_averages(algorithm):
+    """Dead agents' entries leave the losses by default; --no-use_value_active_masks brings them back
+    into the value loss only (the authors' SMACv2 setting), --no-use_policy_active_masks into the policy
+    loss and entropy only."""
+    policy, _ = make(algorithm)
+    buf = random_buffer(policy)
+    batch = rollout_batch(buf, buf.advantages)
+    active, ones = batch.active_masks, torch.ones_like(batch.active_masks)
+    assert 0 < active.sum() < ones.sum()  # some agents are dead
+    for flags, policy_weights, value_weights in [((), active, active),
+                                                 (("--no-use_value_active_masks",), active, ones),
+                                                 (("--no-use_policy_active_masks",), ones, active)]:
+        _, trainer = make(algorithm, *flags)
+        assert torch.equal(trainer.policy_mask(batch), policy_weights)
+        assert torch.equal(trainer.value_mask(batch), value_weights)
+    cfg = parse_config(["--env_name", "smacv2", "--algorithm_name", algorithm])
+    assert (cfg.use_value_active_masks, cfg.use_policy_active_masks) == (False, True)
+
+
+@pytest.mark.parametrize("flag", ["--use_value_active_masks", "--no-use_value_active_masks"])
+def test_mappo_losses_average_over_the_chosen_entries(flag):
+    """The value loss a critic step reports and the policy loss are the masked means of the
+    per-entry losses over the entries the flags choose."""
+    policy, trainer = make("mappo", flag, "--no-use_policy_active_masks", "--no-use_valuenorm")
+    buf = random_buffer(policy)
+    batch = rollout_batch(buf, buf.advantages)
+    result = policy.evaluate(batch)
+    weights = batch.active_masks if flag == "--use_value_active_masks" else torch.ones_like(batch.active_masks)
+    expected = value_loss(result.values.detach(), batch.value_preds, batch.returns, weights, trainer.cfg)
+    other = torch.ones_like(weights) if flag == "--use_value_active_masks" else batch.active_masks
+    assert not torch.isclose(expected, value_loss(result.values.detach(), batch.value_preds, batch.returns, other,
+                                                  trainer.cfg))  # the two weightings differ on this batch
+    assert trainer.critic_step(batch, result.values)["value_loss"].item() == pytest.approx(expected.item(), rel=1e-6)
+    ratio = torch.exp(result.log_probs - batch.old_log_probs)
+    surrogate = clipped_surrogate(ratio, batch.advantages, trainer.cfg.clip_param)
+    loss, _ = trainer.actor_loss(batch, result)
+    assert loss.item() == pytest.approx(masked_mean(surrogate, torch.ones_like(surrogate)).item(), rel=1e-6)
+    assert loss.item() != pytest.approx(masked_mean(surrogate, batch.active_masks).item(), rel=1e-6)
+
+
+def test_active_mask_flags_are_ppo_settings():
+    with pytest.raises(Exception, match="--use_value_active_masks is a PPO setting"):
+        parse_config(["--env_name", "matrix", "--algorithm_name", "maven", "--no-use_value_active_masks"])

@@ -88,6 +88,6 @@ class AgentMixerTrainer(PPOTrainer):
         # Dead agents contribute factor 1 to the product (their log-ratio is masked to 0).
         log_ratio = ((result.log_probs - batch.old_log_probs) * batch.active_masks).sum(dim=2, keepdim=True)
         ratio = torch.exp(log_ratio).expand_as(batch.advantages)
-        loss = masked_mean(clipped_surrogate(ratio, batch.advantages, self.cfg.clip_param), batch.active_masks)
+        loss = masked_mean(clipped_surrogate(ratio, batch.advantages, self.cfg.clip_param), self.policy_mask(batch))
         return loss, {"joint_ratio": ratio.mean(), "approx_kl": -log_ratio.mean(),
                       "temperature": self.policy.temperature}

@@ -82,8 +82,9 @@ class HAPPOTrainer(PPOTrainer):
         active = batch.active_masks[:, :, agent]
         log_ratio = log_probs - batch.old_log_probs[:, :, agent]
         ratio = log_ratio.exp()
-        policy_loss = masked_mean(clipped_surrogate(ratio, batch.advantages[:, :, agent], self.cfg.clip_param), active)
-        entropy = masked_mean(entropy, active)
+        weights = self.policy_mask(batch)[:, :, agent]
+        policy_loss = masked_mean(clipped_surrogate(ratio, batch.advantages[:, :, agent], self.cfg.clip_param), weights)
+        entropy = masked_mean(entropy, weights)
         optimizer = self.actor_optimizers[f"actor_{agent}"]
         optimizer.zero_grad()
         (policy_loss - self.cfg.entropy_coef * entropy).backward()

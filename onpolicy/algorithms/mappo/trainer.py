@@ -92,6 +92,16 @@ class PPOTrainer:
         """Sequence length of minibatch chunks: BPTT chunks for GRUs, single steps otherwise."""
         return self.cfg.data_chunk_length if self.cfg.use_recurrent_policy else 1
 
+    # Dead agents (SMAX/SMACv2) are masked out of the losses unless the flags say otherwise; the
+    # authors' SMACv2 scripts turn the value mask off (--no-use_value_active_masks), as on-policy allows.
+    def policy_mask(self, batch: Batch) -> torch.Tensor:
+        """(L, B, N, 1) weights of the policy loss and entropy: active agents, or all entries."""
+        return batch.active_masks if self.cfg.use_policy_active_masks else torch.ones_like(batch.active_masks)
+
+    def value_mask(self, batch: Batch) -> torch.Tensor:
+        """(L, B, N, 1) weights of the value loss: active agents, or all entries."""
+        return batch.active_masks if self.cfg.use_value_active_masks else torch.ones_like(batch.active_masks)
+
     def set_progress(self, progress: float) -> None:
         """Called before each update with the fraction of training done (for schedules)."""
 
@@ -101,7 +111,7 @@ class PPOTrainer:
     def actor_loss(self, batch: Batch, result) -> tuple[torch.Tensor, dict]:
         """PPO-clip on each agent's own ratio π_i(a_i)/π_i,old(a_i) (MAPPO)."""
         ratio = torch.exp(result.log_probs - batch.old_log_probs)
-        loss = masked_mean(clipped_surrogate(ratio, batch.advantages, self.cfg.clip_param), batch.active_masks)
+        loss = masked_mean(clipped_surrogate(ratio, batch.advantages, self.cfg.clip_param), self.policy_mask(batch))
         return loss, {"ratio": masked_mean(ratio, batch.active_masks),
                       "approx_kl": masked_mean(batch.old_log_probs - result.log_probs, batch.active_masks)}
 
@@ -126,7 +136,7 @@ class PPOTrainer:
         cfg = self.cfg
         result = self.policy.evaluate(batch)
         policy_loss, metrics = self.actor_loss(batch, result)
-        entropy = masked_mean(result.entropy, batch.active_masks)
+        entropy = masked_mean(result.entropy, self.policy_mask(batch))
         for opt in self.actor_optimizers.values():
             opt.zero_grad()
         (policy_loss - cfg.entropy_coef * entropy).backward()
@@ -140,7 +150,7 @@ class PPOTrainer:
         """One step of the (clipped, Huber, ValueNorm-targeted) value loss on critic outputs (L, B, N, 1);
         each agent's critic is clipped on its own."""
         cfg = self.cfg
-        v_loss = value_loss(values, batch.value_preds, batch.returns, batch.active_masks, cfg, self.value_norm)
+        v_loss = value_loss(values, batch.value_preds, batch.returns, self.value_mask(batch), cfg, self.value_norm)
         self.critic_optimizer.zero_grad()
         (v_loss * cfg.value_loss_coef).backward()
         grad_norm = clip_grad_norms(self.clip_groups("critic"), cfg.max_grad_norm)

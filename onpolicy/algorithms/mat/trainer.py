@@ -27,8 +27,8 @@ class MATTrainer(PPOTrainer):
         cfg = self.cfg
         result = self.policy.evaluate(batch)
         policy_loss, metrics = self.actor_loss(batch, result)
-        entropy = masked_mean(result.entropy, batch.active_masks)
-        v_loss = value_loss(result.values, batch.value_preds, batch.returns, batch.active_masks, cfg, self.value_norm)
+        entropy = masked_mean(result.entropy, self.policy_mask(batch))
+        v_loss = value_loss(result.values, batch.value_preds, batch.returns, self.value_mask(batch), cfg, self.value_norm)
         for opt in self.optimizers().values():
             opt.zero_grad()
         (policy_loss - cfg.entropy_coef * entropy + cfg.value_loss_coef * v_loss).backward()
