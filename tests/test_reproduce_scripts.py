@@ -166,6 +166,17 @@ def test_report_only_skips_the_experiments_of_a_grid_not_reached_yet(tmp_path):
     assert not (out / "table_penalty0.md").exists()
 
 
+def test_report_only_without_runs_of_the_scale_names_the_experiments_that_are_there(tmp_path):
+    """The committed Climbing logs are --scale full runs of an earlier default (experiments full and
+    full_corr): --report_only at another scale must fail and say so, not print skips and exit 0."""
+    out = tmp_path / "climbing"
+    shutil.copytree(SCRIPTS_DIR.parent / "results/reproduce/climbing/run_logs", out / "run_logs")
+    report = run_script("reproduce_climbing.sh", "--scale", "cpu", "--out", str(out), "--report_only", timeout=120)
+    assert report.returncode == 2, report.stdout[-2000:] + report.stderr[-2000:]
+    assert ("error: --report_only: no finished runs of --scale cpu in " + str(out / "runs") +
+            " (experiments there: full full_corr)") in report.stderr
+
+
 def test_runtime_paper_cpu_tabulates_the_committed_runs_without_benchmarking(tmp_path):
     result = run_script("reproduce_runtime.sh", "--scale", "paper-cpu", "--out", str(tmp_path), timeout=120)
     assert result.returncode == 0, result.stderr

@@ -145,6 +145,7 @@ no_runs_yet() {
 table() {
   local stem="$1"; roots_for "$2"; shift 2
   no_runs_yet "$stem" && return 0
+  made_reports=$((made_reports + 1))
   run_step "$PYTHON" -m eval_scripts.make_tables "${roots[@]}" "$@" --out "$out/$stem"
 }
 
@@ -231,9 +232,13 @@ reproduce() {
   mkdir -p "$out"
   $report_only && note "--report_only: tables and plots of the runs finished so far; nothing trained"
   write_command_txt
-  mode=run
+  mode=run made_reports=0
   $report_only || grid
   report
+  if $report_only && ((made_reports == 0)); then  # nothing at this scale: name the experiments that are there
+    local found; found=$(compgen -G "$out/runs/*/*/*/*_seed*" | sed 's|.*/||; s|_seed[0-9]*$||' | sort -u | paste -sd ' ')
+    die "--report_only: no finished runs of --scale $scale in $out/runs (experiments there: ${found:-none}); pass the --scale that wrote them"
+  fi
   if ((${#failures[@]})); then
     printf 'FAILED: %s\n' "${failures[@]}" >&2
     exit 1
