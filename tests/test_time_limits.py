@@ -82,7 +82,7 @@ def test_hand_made_truncated_episode(tmp_path, env):
     """Four steps, rewards 1..4, V(s_t) = 0.5, the episode cut at the 4th step with V(final) = 10."""
     if env == "mujoco":
         pytest.importorskip("gymnasium_robotics", reason="MA-MuJoCo needs the optional extra")
-        flags = ["--vec_env", "dummy", "--n_workers", "1"]
+        flags = ["--vec_env", "dummy"]
     else:
         flags = []
     T, E, v_step, v_final = 4, 1, 0.5, 10.0
@@ -181,8 +181,7 @@ def test_mujoco_1000_step_limit(tmp_path):
     pytest.importorskip("gymnasium_robotics", reason="MA-MuJoCo needs the optional extra")
     # HalfCheetah never terminates: the episode is cut at its 1000th step, the rollout's last
     check_time_limit_returns(tmp_path, "mujoco", 1000, True,
-                             ["--episode_length", "1000", "--n_rollout_threads", "1", "--vec_env", "dummy",
-                              "--n_workers", "1"])
+                             ["--episode_length", "1000", "--n_rollout_threads", "1", "--vec_env", "dummy"])
 
 
 def test_flag_default_and_scope():

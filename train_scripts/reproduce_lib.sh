@@ -68,6 +68,7 @@ note() { notes+=("$*"); echo "note: $*"; }
 # run (for real). `reproduce` walks `grid` in check mode first so a typo in the last sweep cannot
 # surface after hours of the first.
 mode=plan
+made_reports=0  # counted by report(); read by --report_only
 
 quoted() { local text; printf -v text '%q ' "$@"; echo "${text% }"; }
 

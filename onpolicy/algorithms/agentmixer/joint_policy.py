@@ -113,6 +113,19 @@ def continuous_joint(
     return mean, std
 
 
+def consistency_kl(joint_logits: torch.Tensor, log_probs: torch.Tensor) -> torch.Tensor:
+    """KL(stop-grad π_joint,i ‖ π_i) per (sample, agent): joint_logits, log_probs (B, N, A) -> (B, N).
+
+    The IGC consistency term (`--igc_consistency_coef`): it pulls each individual policy toward its
+    agent's joint policy, so the decentralized policies learn what the joint policy does. The joint
+    side is detached, so the gradient reaches log_probs (the actors) and never the Policy Modifier.
+    Unavailable actions have zero joint probability and add nothing.
+    """
+    _check_same_shape("joint_logits", joint_logits, "log_probs", log_probs)
+    joint_log_probs = F.log_softmax(joint_logits.detach(), dim=-1)
+    return (joint_log_probs.exp() * (joint_log_probs - log_probs)).sum(-1)
+
+
 IGC_TIE_TOLERANCE = 1e-4  # nats: a joint mode this close to the individual mode's log-prob is a tie
 
 

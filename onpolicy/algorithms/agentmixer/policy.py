@@ -21,8 +21,9 @@ from __future__ import annotations
 import torch
 from gymnasium import spaces
 
-from onpolicy.algorithms.agentmixer.joint_policy import (continuous_joint, discrete_joint_logits, igc_mode_margin,
-                                                         igc_violation_rate, masked_log_probs, pm_policy_input)
+from onpolicy.algorithms.agentmixer.joint_policy import (consistency_kl, continuous_joint, discrete_joint_logits,
+                                                         igc_mode_margin, igc_violation_rate, masked_log_probs,
+                                                         pm_policy_input)
 from onpolicy.algorithms.agentmixer.policy_modifier import PolicyModifier
 from onpolicy.algorithms.mappo.policy import ActResult, EvalResult, MAPPOPolicy, add_time
 from onpolicy.algorithms.utils.distributions import DiagGaussian, MaskedCategorical, policy_param_dim
@@ -65,7 +66,8 @@ class AgentMixerPolicy(MAPPOPolicy):
         return {"pm_noise": torch.randn(E, 1, self.noise_dim, device=state.device).expand(E, N, -1)}
 
     def joint_distribution(self, obs, state, rnn_actor, masks, avail, noise=None):
-        """π_joint from (L, B, N, ·) inputs: (distribution, rnn_actor, IGC diagnostics (discrete only))."""
+        """π_joint from (L, B, N, ·) inputs: (distribution, rnn_actor, IGC diagnostics (discrete only),
+        KL(stop-grad π_joint,i ‖ π_i) (L, B, N, 1) when --igc_consistency_coef is on, else None)."""
         cfg = self.cfg
         actor_rnn, pm_rnn = self.split_rnn(rnn_actor)
         params, features, actor_rnn = self.actor(obs, actor_rnn, masks)
@@ -81,10 +83,12 @@ class AgentMixerPolicy(MAPPOPolicy):
                                           self.temperature, strict=cfg.igc_strict)
             igc = {"igc_violation_rate": igc_violation_rate(joint, log_probs, flat(avail)),
                    "igc_mode_margin": igc_mode_margin(log_probs, flat(avail))}
-            return MaskedCategorical(joint.reshape(*lead, N, -1)), rnn_actor, igc
+            consistency = (consistency_kl(joint, log_probs).reshape(*lead, N, 1)
+                           if cfg.igc_consistency_coef else None)
+            return MaskedCategorical(joint.reshape(*lead, N, -1)), rnn_actor, igc, consistency
         h = self.modifier.mix(flat(state_features), flat(params), flat(features))
         mean, std = continuous_joint(params, h.reshape(params.shape), cfg.sigmoid_gain, cfg.mix_std_y_coef)
-        return DiagGaussian(mean, std), rnn_actor, {}
+        return DiagGaussian(mean, std), rnn_actor, {}, None  # IGC holds exactly: the joint mode is the mean
 
     def act_decentralized(self, obs, rnn_actor, masks, avail, deterministic: bool = True):
         """The individual policies only; the PM's part of the RNN state passes through untouched."""
@@ -102,16 +106,17 @@ class AgentMixerPolicy(MAPPOPolicy):
     def act(self, obs, state, rnn_actor, rnn_critic, masks, avail, deterministic: bool = False) -> ActResult:
         extras = self.sample_noise(state)
         o, s, m, a, z = add_time(obs, state, masks, avail, extras.get("pm_noise"))
-        dist, rnn_actor, igc = self.joint_distribution(o, s, rnn_actor, m, a, z)
+        dist, rnn_actor, igc, _ = self.joint_distribution(o, s, rnn_actor, m, a, z)
         actions = dist.mode() if deterministic else dist.sample()
         values, rnn_critic = self.values(obs, state, rnn_critic, masks)
         return ActResult(actions[0], dist.log_prob(actions)[0], values, rnn_actor, rnn_critic, igc, extras)
 
     def evaluate(self, batch: Batch) -> EvalResult:
-        dist, _, _ = self.joint_distribution(batch.obs, batch.state, batch.rnn_actor, batch.masks, batch.avail,
-                                             batch.extras.get("pm_noise"))
+        dist, _, _, consistency = self.joint_distribution(batch.obs, batch.state, batch.rnn_actor, batch.masks,
+                                                          batch.avail, batch.extras.get("pm_noise"))
         values, _ = self.critic(self.critic_input(batch.obs, batch.state), batch.rnn_critic, batch.masks)
-        return EvalResult(dist.log_prob(batch.actions), dist.entropy(), values)
+        info = {} if consistency is None else {"igc_consistency_kl": consistency}
+        return EvalResult(dist.log_prob(batch.actions), dist.entropy(), values, info)
 
     @torch.no_grad()
     def training_action_probs(self, obs, state, avail) -> torch.Tensor:
@@ -120,5 +125,5 @@ class AgentMixerPolicy(MAPPOPolicy):
         samples = DIAGNOSTIC_NOISE_SAMPLES if self.noise_dim else 1
         obs, state, avail = (None if x is None else x[:1].expand(samples, *x.shape[1:]) for x in (obs, state, avail))
         o, s, a, z = add_time(obs, state, avail, self.sample_noise(state).get("pm_noise"))
-        dist, _, _ = self.joint_distribution(o, s, *self.episode_start(obs), a, z)
+        dist, _, _, _ = self.joint_distribution(o, s, *self.episode_start(obs), a, z)
         return dist.dist.probs[0]

@@ -89,5 +89,9 @@ class AgentMixerTrainer(PPOTrainer):
         log_ratio = ((result.log_probs - batch.old_log_probs) * batch.active_masks).sum(dim=2, keepdim=True)
         ratio = torch.exp(log_ratio).expand_as(batch.advantages)
         loss = masked_mean(clipped_surrogate(ratio, batch.advantages, self.cfg.clip_param), self.policy_mask(batch))
-        return loss, {"joint_ratio": ratio.mean(), "approx_kl": -log_ratio.mean(),
-                      "temperature": self.policy.temperature}
+        metrics = {"joint_ratio": ratio.mean(), "approx_kl": -log_ratio.mean(), "temperature": self.policy.temperature}
+        if "igc_consistency_kl" in result.info:  # --igc_consistency_coef: the actors follow the joint policy
+            consistency = masked_mean(result.info["igc_consistency_kl"], self.policy_mask(batch))
+            loss = loss + self.cfg.igc_consistency_coef * consistency
+            metrics["igc_consistency_kl"] = consistency
+        return loss, metrics
