@@ -3,6 +3,7 @@
     python benchmarks/throughput.py                       # MAPPO on climbing and predator-prey
     python benchmarks/throughput.py --algorithms mappo agentmixer ail --updates 3
     python benchmarks/throughput.py --builds 3885073 . --repeats 3 --algorithms agentmixer
+    python benchmarks/throughput.py --tasks halfcheetah_6x1 --algorithms agentmixer_sac masac mappo
 
 Each task runs `--updates` PPO updates (after one warm-up update) with evaluation and
 checkpointing off, each in its own process, and reports training steps/s next to the raw vectorized env's
@@ -16,6 +17,10 @@ worktree, or a directory holding a checkout; `.` is the working tree) in one run
 measured `--repeats` times per build by that build's own benchmarks/throughput.py, the builds taking
 turns (A B, then B A, ...), so a speed-up is a ratio of measurements taken side by side, never of two
 runs at different times. Flags in `--extra` go to every build: pin any default the builds disagree on.
+
+The off-policy algorithms (agentmixer_sac, masac; continuous tasks only) run with `--warmup_steps 0` unless
+`--extra` sets it, so every timed update takes its gradient steps (at HARL's settings 20 envs × 50 steps and
+50 gradient steps of 1000 replayed transitions); their "epochs" column gives those gradient steps.
 """
 from __future__ import annotations
 
@@ -38,7 +43,8 @@ from torch.utils.flop_counter import FlopCounterMode
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from onpolicy.config import ConfigError, env_kwargs, parse_config  # noqa: E402
+from onpolicy.config import ConfigError, env_kwargs, gradient_steps_per_rollout, parse_config  # noqa: E402
+from onpolicy.flags import OFF_POLICY_ALGORITHMS  # noqa: E402
 from onpolicy.envs import make_vec_env  # noqa: E402
 from onpolicy.runner.runner import Runner  # noqa: E402
 
@@ -127,10 +133,18 @@ def matmul_gflops(threads: int, rows: int = 20_000) -> float:
     return best
 
 
+def algorithm_flags(algo: str, extra: list[str]) -> list[str]:
+    """Flags a row of `algo` runs with besides --extra: the off-policy ones train from the first update."""
+    if algo in OFF_POLICY_ALGORITHMS and "--warmup_steps" not in extra:
+        return ["--warmup_steps", "0"]
+    return []
+
+
 def measure(task: str, algo: str, updates: int, threads: int, extra: list[str], count_flops: bool = False) -> dict:
     """One table row; run in its own process so peak RSS and timings belong to this row alone."""
     cfg = parse_config([*TASKS[task], "--algorithm_name", algo, "--no-use_eval", "--no-progress_bar",
-                        "--save_interval", "100000", "--n_training_threads", str(threads), *extra])
+                        "--save_interval", "100000", "--n_training_threads", str(threads),
+                        *algorithm_flags(algo, extra), *extra])
     return measured_row(cfg, task, updates, count_flops)
 
 
@@ -145,7 +159,9 @@ def measured_row(cfg, task: str, updates: int, count_flops: bool = False) -> dic
     (before any FLOP counting), as a table row."""
     fps, phases, runner = training_fps(cfg, updates)
     row = {"task": task, "algorithm": cfg.algorithm_name, "envs": cfg.n_rollout_threads,
-           "episode_length": cfg.episode_length, "ppo_epoch": cfg.ppo_epoch,
+           "episode_length": cfg.episode_length,
+           "ppo_epoch": (f"{gradient_steps_per_rollout(cfg)} grad steps" if cfg.algorithm_name in OFF_POLICY_ALGORITHMS
+                         else cfg.ppo_epoch),
            "train_steps_per_s": round(fps),
            **{f"{name}_s_per_update": round(seconds, 3) for name, seconds in phases.items()},
            "raw_env_steps_per_s": round(raw_env_fps(cfg, cfg.episode_length)),

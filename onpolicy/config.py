@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
+import math
 import sys
 from collections.abc import Collection
 from pathlib import Path
@@ -27,6 +28,7 @@ from onpolicy.flags import (  # noqa: F401  (DISCRETE_ACTION_ENVS, TEMPERATURE_S
     FLAG_BY_NAME,
     FLAGS,
     GROUPS,
+    OFF_POLICY_ALGORITHMS,
     TEMPERATURE_SCHEDULES,
 )
 
@@ -101,6 +103,15 @@ ALGORITHM_DEFAULTS = {
     ("maven", None): dict(ppo_epoch=1, share_policy=True),
     ("maven", "smax"): dict(use_agent_specific_state=False),
     ("maven", "smacv2"): dict(use_agent_specific_state=False),
+    # The off-policy algorithms: HARL's tuned HASAC settings for MA-MuJoCo HalfCheetah 6x1 where the paper is
+    # silent (tuned_configs/mamujoco/HalfCheetah-v2-6x1/hasac/config.json@5e4f7cf, cited line by line in
+    # docs/method.md): MLPs of two hidden layers of 256, lr 1e-3 for actors and critics, 20 envs, a training
+    # phase every 50 steps. Checkpoints hold the replay, so they are written every 100 updates, not 10.
+    **{(algo, None): dict(use_recurrent_policy=False, hidden_size=256, layer_N=1, lr=1e-3, critic_lr=1e-3,
+                          n_rollout_threads=20, episode_length=50, save_interval=100)
+       for algo in OFF_POLICY_ALGORITHMS},
+    # The paper does not say how its AgentMixer-SAC set the PM: the authors' MuJoCo AgentMixer settings.
+    ("agentmixer_sac", "mujoco"): dict(mixer_lr=3e-5, mix_std_y_coef=0.75, sigmoid_gain=0.3),
 }
 
 
@@ -147,9 +158,16 @@ def default_text(name: str) -> str:
     for (algo, env), values in ALGORITHM_DEFAULTS.items():
         if name in values:
             algo_envs.setdefault((_value_text(values[name]), algo), []).append(env)
+    changed_by_env = any(value != base for value in by_value)
+    restored = []  # algorithms that keep the base value where an env default changes it (masac's layer_N)
     for (value, algo), envs in algo_envs.items():
-        by_value.setdefault(value, []).append(algo if None in envs else f"{algo} on {'/'.join(envs)}")
-    return base + "".join(f"; {', '.join(who)}: {value}" for value, who in by_value.items() if value != base)
+        who = algo if None in envs else f"{algo} on {'/'.join(envs)}"
+        if value != base:
+            by_value.setdefault(value, []).append(who)
+        elif changed_by_env:
+            restored.append(who)
+    text = base + "".join(f"; {', '.join(who)}: {value}" for value, who in by_value.items() if value != base)
+    return text + (f"; {', '.join(restored)}: {base}" if restored else "")
 
 
 def flag_reference() -> str:
@@ -287,6 +305,8 @@ def validate(cfg: argparse.Namespace) -> None:
     for flag in FLAGS:
         if error := flag.range_error(getattr(cfg, flag.name, None)):
             raise ConfigError(error)
+    if cfg.algorithm_name in OFF_POLICY_ALGORITHMS:
+        _validate_off_policy(cfg)
     chunk = cfg.data_chunk_length if cfg.use_recurrent_policy else 1
     if cfg.episode_length % chunk:
         raise ConfigError(f"--episode_length {cfg.episode_length} must be a multiple of "
@@ -305,6 +325,9 @@ def validate(cfg: argparse.Namespace) -> None:
         raise ConfigError("--use_centralized_V contradicts --algorithm_name ippo (decentralized critics); "
                           "use mappo for a centralized critic")
     _validate_temperature_schedule(cfg)
+    if cfg.igc_strict and cfg.igc_mode_preserving:
+        raise ConfigError("--igc_mode_preserving and --igc_strict are two different joint forms (a bounded eps "
+                          "that scales the individual margins vs a cap on the paper's joint logits); give only one")
     if cfg.n_embd % cfg.n_head:
         raise ConfigError(f"--n_embd {cfg.n_embd} must be divisible by --n_head {cfg.n_head}")
     if cfg.algorithm_name in ("mat", "mat_dec") and cfg.use_recurrent_policy:
@@ -317,6 +340,31 @@ def validate(cfg: argparse.Namespace) -> None:
     if cfg.algorithm_name == "maven" and cfg.env_name in CONTINUOUS_ACTION_ENVS:
         raise ConfigError(f"--algorithm_name maven is value-based and needs discrete actions; --env_name "
                           f"{cfg.env_name} has continuous actions")
+
+
+def _validate_off_policy(cfg: argparse.Namespace) -> None:
+    """agentmixer_sac / masac: continuous actions, feed-forward networks, a replay that holds a rollout and
+    the n-step walk, at least one gradient step per rollout."""
+    algo, E, T = cfg.algorithm_name, cfg.n_rollout_threads, cfg.episode_length
+    if cfg.env_name in DISCRETE_ACTION_ENVS:
+        raise ConfigError(f"--algorithm_name {algo} needs continuous (Box) actions (a squashed Gaussian policy); "
+                          f"--env_name {cfg.env_name} has discrete actions. Valid: mujoco, and pettingzoo/vmas "
+                          "scenarios with Box actions")
+    if cfg.use_recurrent_policy:
+        raise ConfigError(f"--use_recurrent_policy is not supported by --algorithm_name {algo}: its replay holds "
+                          "single transitions, no sequences to unroll a GRU over; use --no-use_recurrent_policy")
+    rows = cfg.buffer_size // E
+    if rows < max(T, cfg.n_step):
+        raise ConfigError(f"--buffer_size {cfg.buffer_size} holds {rows} steps of the {E} envs; it must hold a "
+                          f"whole rollout (--episode_length {T}) and an n-step return (--n_step {cfg.n_step})")
+    if gradient_steps_per_rollout(cfg) < 1:
+        raise ConfigError(f"--utd_ratio {cfg.utd_ratio} gives no gradient step per rollout of --episode_length {T} "
+                          f"× --n_rollout_threads {E} transitions; raise it to at least {0.5 / (T * E):g}")
+
+
+def gradient_steps_per_rollout(cfg) -> int:
+    """The off-policy trainer's gradient steps per rollout: --utd_ratio · T · E, rounded half up."""
+    return math.floor(cfg.utd_ratio * cfg.episode_length * cfg.n_rollout_threads + 0.5)
 
 
 def _validate_temperature_schedule(cfg: argparse.Namespace) -> None:

@@ -42,7 +42,9 @@ DISCRETE_ACTION_ENVS = ("matrix", "predator_prey", "passage", "smax", "smacv2")
 # cosine_dip was called "cosine"; config.json files with "cosine" are refused with a message naming both.
 TEMPERATURE_SCHEDULES = ("constant", "linear", "cosine_rise", "cosine_dip")
 # Algorithms without a recurrent policy (config.validate refuses --use_recurrent_policy with them).
-FEED_FORWARD_ALGORITHMS = ("ail", "mat", "mat_dec")
+# The off-policy algorithms: soft actor-critic from a replay (onpolicy/algorithms/sac), continuous actions only.
+OFF_POLICY_ALGORITHMS = ("agentmixer_sac", "masac")
+FEED_FORWARD_ALGORITHMS = ("ail", "mat", "mat_dec", *OFF_POLICY_ALGORITHMS)
 TYPES = (bool, int, float, str, dict)  # dict: a JSON object (keyword arguments)
 
 
@@ -201,9 +203,30 @@ SUBPROC = _only_with("--vec_env subproc", lambda cfg: vec_backend(cfg) == "subpr
 EVAL = _only_with("--use_eval", lambda cfg: cfg.use_eval, lambda cfg: "--no-use_eval")
 WANDB = _only_with("--use_wandb", lambda cfg: cfg.use_wandb, lambda cfg: "--no-use_wandb")
 # Value-based MAVEN has no use for these (it reuses --ppo_epoch as passes per update).
-PPO = Condition("not maven", lambda cfg: cfg.algorithm_name != "maven",
-                lambda name, cfg: f"--{name} is a PPO setting; --algorithm_name maven is trained by Q-learning and "
-                                  "does not use it")
+NOT_MAVEN = Condition("not maven", lambda cfg: cfg.algorithm_name != "maven",
+                      lambda name, cfg: f"--{name} is a PPO setting; --algorithm_name maven is trained by Q-learning "
+                                        "and does not use it")
+# Nor do the off-policy algorithms (soft actor-critic on replayed transitions, no values, no ratio).
+PPO = Condition("not maven/" + "/".join(OFF_POLICY_ALGORITHMS),
+                lambda cfg: cfg.algorithm_name not in ("maven", *OFF_POLICY_ALGORITHMS),
+                lambda name, cfg: f"--{name} is a PPO setting; --algorithm_name {cfg.algorithm_name} is trained by "
+                                  + ("Q-learning" if cfg.algorithm_name == "maven" else "soft actor-critic from a "
+                                     "replay") + " and does not use it")
+# The off-policy algorithms take --utd_ratio gradient steps of --batch_size replayed transitions instead.
+ON_ROLLOUT = Condition("not " + "/".join(OFF_POLICY_ALGORITHMS),
+                       lambda cfg: cfg.algorithm_name not in OFF_POLICY_ALGORITHMS,
+                       lambda name, cfg: f"--{name} counts passes over each rollout; --algorithm_name "
+                                         f"{cfg.algorithm_name} takes --utd_ratio gradient steps per collected "
+                                         "transition, each on --batch_size transitions from its replay")
+# Their std is SAC's: a state-dependent head (masac) or the Policy Modifier's (agentmixer_sac).
+PPO_STD = Condition("not " + "/".join(OFF_POLICY_ALGORITHMS),
+                    lambda cfg: cfg.algorithm_name not in OFF_POLICY_ALGORITHMS,
+                    lambda name, cfg: f"--{name} sets the PPO actors' state-independent std; --algorithm_name "
+                                      f"{cfg.algorithm_name} samples with "
+                                      + ("the Policy Modifier's std" if cfg.algorithm_name == "agentmixer_sac"
+                                         else "a state-dependent std (SAC's log-std head)"))
+AUTO_ALPHA = _only_with("--auto_alpha", lambda cfg: cfg.auto_alpha, lambda cfg: "--no-auto_alpha")
+FIXED_ALPHA = _only_with("--no-auto_alpha", lambda cfg: not cfg.auto_alpha, lambda cfg: "--auto_alpha")
 # Envs whose actions are continuous: mujoco, and pettingzoo/vmas scenarios with Box actions.
 CONTINUOUS = Condition("continuous actions", lambda cfg: cfg.env_name not in DISCRETE_ACTION_ENVS,
                        lambda name, cfg: f"--{name} sets the Gaussian std of continuous actions; --env_name "
@@ -222,7 +245,8 @@ GROUPS = {
     "evaluation, logging, checkpoints": None,
     "network": None,
     "ppo": "the update (maven reads --lr --opti_eps --weight_decay --max_grad_norm --gamma --ppo_epoch "
-           "--num_mini_batch; the PPO-only flags are errors with it)",
+           "--num_mini_batch; agentmixer_sac and masac read --use_proper_time_limits --lr --critic_lr --opti_eps "
+           "--weight_decay --max_grad_norm --gamma; the PPO-only flags are errors with them)",
     "predator_prey": None,
     "passage": "the two-agent passage game (the AgentMixer paper's Figure 1)",
     "mujoco": "Multi-Agent MuJoCo",
@@ -232,6 +256,9 @@ GROUPS = {
     "ail": None,
     "mat / mat_dec": None,
     "maven": "--ppo_epoch: passes over the replay per update",
+    "agentmixer_sac / masac": "off-policy soft actor-critic (HARL HASAC's tuned MA-MuJoCo settings, docs/method.md); "
+                              "agentmixer_sac also reads the Policy Modifier's flags (--pm_type --pm_blocks "
+                              "--mixer_lr --sigmoid_gain --mix_std_y_coef)",
 }
 
 
@@ -295,8 +322,8 @@ FLAGS: tuple[Flag, ...] = (
         Flag("use_centralized_V", bool, True, "critics see the state, not only the agent's observation",
              needs=(PPO,)),
         Flag("std_x_coef", float, 1.0, "Gaussian std = y * sigmoid(p / x), p starting at x (HARL's "
-             "parameterisation)", valid="> 0", needs=(CONTINUOUS,)),
-        Flag("std_y_coef", float, 0.5, "y of the Gaussian std above", valid="> 0", needs=(CONTINUOUS,)),
+             "parameterisation)", valid="> 0", needs=(CONTINUOUS, PPO_STD)),
+        Flag("std_y_coef", float, 0.5, "y of the Gaussian std above", valid="> 0", needs=(CONTINUOUS, PPO_STD)),
     ),
     *_group(
         "ppo",
@@ -304,11 +331,11 @@ FLAGS: tuple[Flag, ...] = (
              "time limit (default); --no-use_proper_time_limits treats the limit as a termination (no bootstrap), "
              "as the AgentMixer authors' code runs"),
         Flag("lr", float, 5e-4, _RATE + "the actors", valid="> 0"),
-        Flag("critic_lr", float, 5e-4, _RATE + "the critics", valid="> 0", needs=(PPO,)),
+        Flag("critic_lr", float, 5e-4, _RATE + "the critics", valid="> 0", needs=(NOT_MAVEN,)),
         Flag("opti_eps", float, 1e-5, "Adam epsilon", valid="> 0"),
         Flag("weight_decay", float, 0.0, "Adam weight decay", valid=">= 0"),
-        Flag("ppo_epoch", int, 15, "passes over each rollout", valid="> 0"),
-        Flag("num_mini_batch", int, 1, "minibatches per pass", valid="> 0"),
+        Flag("ppo_epoch", int, 15, "passes over each rollout", valid="> 0", needs=(ON_ROLLOUT,)),
+        Flag("num_mini_batch", int, 1, "minibatches per pass", valid="> 0", needs=(ON_ROLLOUT,)),
         Flag("clip_param", float, 0.2, "PPO ratio clip", valid="> 0", needs=(PPO,)),
         Flag("entropy_coef", float, 0.01, "weight of the entropy bonus", valid=">= 0", needs=(PPO,)),
         Flag("value_loss_coef", float, 1.0, "weight of the value loss", valid=">= 0", needs=(PPO,)),
@@ -371,7 +398,8 @@ FLAGS: tuple[Flag, ...] = (
     ),
     *_group(
         "agentmixer",
-        *(replace(f, algorithms=("agentmixer",)) for f in (
+        # agentmixer_sac builds the same Policy Modifier and continuous joint policy, so these apply to it too
+        *(replace(f, algorithms=("agentmixer", "agentmixer_sac")) for f in (
             Flag("pm_type", str, "mixer", "the Policy Modifier's architecture",
                  choices=("mixer", "hypernet", "attention")),
             Flag("pm_blocks", int, 1, "Policy Modifier blocks", valid="> 0"),
@@ -379,6 +407,8 @@ FLAGS: tuple[Flag, ...] = (
             Flag("sigmoid_gain", float, 1.0, "gain of the sigmoid of the Policy Modifier's output", valid="> 0"),
             Flag("mix_std_y_coef", float, 0.95, "y: the joint policy's mixing weight (discrete) or std scale "
                  "(continuous)", valid="(0, 1)"),
+        )),
+        *(replace(f, algorithms=("agentmixer",)) for f in (
             Flag("temperature", float, 1.0, "softmax temperature T of the joint policy (the schedules' end point)",
                  valid="> 0"),
             Flag("temperature_schedule", str, "constant",
@@ -402,6 +432,13 @@ FLAGS: tuple[Flag, ...] = (
             Flag("igc_consistency_coef", float, 0.0, "weight of KL(stop-grad joint policy || individual policy) "
                  "per agent in the actor loss: the decentralized policies learn to act as the joint policy does "
                  "(0 = the paper's loss)", valid=">= 0", needs=(DISCRETE,)),
+            Flag("igc_mode_preserving", bool, False, "replace eps by a mode-preserving one: the Policy Modifier "
+                 "scales each action's margin below the individual mode by exp(asinh(g * h)) > 0, so the joint "
+                 "mode equals the individual mode for any PM output (smooth everywhere; --mix_std_y_coef unused)",
+                 needs=(DISCRETE,)),
+            Flag("pm_gumbel_noise", bool, False, "add a sampled Gumbel(0, 1) draw, stored per step, to the joint "
+                 "logits: (log pi + G + T * eps) / T, so the joint policy tends to the individual ones as T -> 0",
+                 needs=(DISCRETE,)),
             Flag("pm_noise_dim", int, 0, "width of a shared random signal fed to the Policy Modifier (a correlation "
                  "device; 0 = the paper's PM)", valid=">= 0"),
         )),
@@ -442,6 +479,26 @@ FLAGS: tuple[Flag, ...] = (
             Flag("epsilon_anneal_time", int, 0, "env steps of the linear ε decay (0 = the whole run, as the authors' "
                  "port; the original MAVEN: 50000)", valid=">= 0"),
             Flag("double_q", bool, True, "double Q-learning targets"),
+        )),
+    ),
+    *_group(
+        "agentmixer_sac / masac",
+        *(replace(f, algorithms=OFF_POLICY_ALGORITHMS) for f in (
+            Flag("buffer_size", int, 1_000_000, "replay capacity in transitions (a team step of one env), rounded "
+                 "down to a multiple of --n_rollout_threads; checkpoints hold what it holds", valid="> 0"),
+            Flag("batch_size", int, 1000, "replayed transitions per gradient step", valid="> 0"),
+            Flag("utd_ratio", float, 0.05, "update-to-data ratio: gradient steps per collected transition; a rollout "
+                 "of T x E transitions gets utd_ratio * T * E of them, rounded", valid="> 0"),
+            Flag("warmup_steps", int, 10_000, "env steps acted uniformly at random before the first gradient step",
+                 valid=">= 0"),
+            Flag("n_step", int, 10, "rewards summed in each soft Bellman target (n-step return, cut where an "
+                 "episode ends)", valid="> 0"),
+            Flag("polyak", float, 0.005, "target critics step tau after every gradient step: Q_target <- "
+                 "(1 - tau) Q_target + tau Q", valid="(0, 1]"),
+            Flag("auto_alpha", bool, True, "learn the entropy temperature alpha (from 1) toward the target entropy "
+                 "-dim(joint action); --no-auto_alpha keeps it at --alpha"),
+            Flag("alpha_lr", float, 3e-4, _RATE + "log alpha", valid="> 0", needs=(AUTO_ALPHA,)),
+            Flag("alpha", float, 0.2, "the fixed entropy temperature", valid="> 0", needs=(FIXED_ALPHA,)),
         )),
     ),
 )

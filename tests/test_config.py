@@ -268,8 +268,8 @@ def test_help_is_grouped_and_states_default_range_and_scope():
     text = build_parser().format_help()
     for group in ("run:", "rollout:", "ppo:", "agentmixer:", "maven:"):
         assert f"\n{group}" in text
-    assert "rollout length T per update [default 200; mujoco: 100; agentmixer on smacv2/smax: 400; valid > 0]" in \
-        " ".join(text.split())
+    assert ("rollout length T per update [default 200; mujoco: 100; agentmixer on smacv2/smax: 400; "
+            "agentmixer_sac, masac: 50; valid > 0]") in " ".join(text.split())
     assert "[default 2; valid > 0; only with --vec_env subproc]" in " ".join(text.split())
 
 

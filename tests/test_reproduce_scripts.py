@@ -22,6 +22,7 @@ CPU_SWEEP_RUNS = {
     "reproduce_ail_vs_agentmixer.sh": [9, 9],   # (ail, agentmixer, mappo) x 3 seeds, climbing then predator-prey,
                                                 # in the climbing and predator_prey reproductions' folders
     "reproduce_climbing.sh": [27, 3],           # 9 methods x 3 seeds, then agentmixer corr x 3 seeds
+    "reproduce_igc_variants.sh": [10] * 7,      # agentmixer x 10 seeds per IGC variant on the passage game
     "reproduce_mujoco.sh": [4],                 # (mappo, agentmixer) x 2 seeds on HalfCheetah 6x1
     "reproduce_passage.sh": [20, 20, 5, 5],     # (agentmixer, ail) x 10 seeds, 4 methods x 5, corr x 5, maven x 5
     "reproduce_pm_ablation.sh": [3, 3, 3],      # one sweep per Policy Modifier, 3 seeds each
@@ -63,6 +64,20 @@ def test_cpu_dry_run_prints_the_plan_and_writes_nothing(name, tmp_path):
     else:
         assert "eval_scripts.make_tables" in result.stdout and "eval_scripts.plot_curves" in result.stdout
     assert not any(tmp_path.iterdir()), f"a dry run wrote {sorted(tmp_path.rglob('*'))}"
+
+
+def test_igc_variants_screen_shares_the_parity_runs_of_the_paper_methods(tmp_path):
+    result = run_script("reproduce_igc_variants.sh", "--dry_run", "--scale", "screen", "--out", str(tmp_path / "o"))
+    assert result.returncode == 0, result.stderr
+    variants = ["strict", "consistency0.1", "consistency1", "consistency10", "mode_preserving", "gumbel"]
+    experiments = re.findall(r"--experiment_name (\S+)", result.stdout)
+    assert experiments == [e for p in ("-1", "0") for e in (f"parity_penalty{p}", *(f"parity_{v}_penalty{p}"
+                                                                                      for v in variants))]
+    # the authors' form and MAPPO (2 x 3 seeds) run in the predator-prey reproduction's folder, shared with it
+    assert re.findall(r"^sweep: (\d+) runs", result.stdout, flags=re.M) == (["6"] + ["3"] * 6) * 2
+    assert "--runs_dir /" in result.stdout and "results/reproduce/predator_prey/runs --save_logs_to" in result.stdout
+    assert "--igc_consistency_coef 10" in result.stdout and "--pm_gumbel_noise" in result.stdout
+    assert not (tmp_path / "o").exists()
 
 
 @pytest.mark.parametrize("scale, penalties", [("full", ["-1", "0", "-1.5"]), ("paper-cpu", ["-1", "0"])])

@@ -50,6 +50,13 @@ ALGORITHMS: dict[str, AlgorithmSpec] = {
     "maven": AlgorithmSpec("onpolicy.algorithms.maven.policy:MAVENPolicy",
                            "onpolicy.algorithms.maven.trainer:MAVENTrainer", True,
                            "value-based: QMIX with a per-episode latent z shared by the team"),
+    "agentmixer_sac": AlgorithmSpec("onpolicy.algorithms.sac.policy:AgentMixerSACPolicy",
+                                    "onpolicy.algorithms.sac.trainer:SACTrainer", True,
+                                    "off-policy: SAC on AgentMixer's squashed joint policy (individual means, "
+                                    "the PM's std), twin centralized soft Q; continuous actions only"),
+    "masac": AlgorithmSpec("onpolicy.algorithms.sac.policy:MASACPolicy",
+                           "onpolicy.algorithms.sac.trainer:SACTrainer", True,
+                           "off-policy: agentmixer_sac without the PM (independent squashed Gaussians)"),
 }
 
 

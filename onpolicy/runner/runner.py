@@ -77,7 +77,8 @@ class Runner:
                                     self.env_info.obs_dim, self.env_info.state_dim, action_dim(space),
                                     getattr(space, "n", None), self.policy.rnn_shape, self.device,
                                     self.policy.stored_extras,
-                                    getattr(self.policy, "critic_rnn_shape", None))
+                                    getattr(self.policy, "critic_rnn_shape", None),
+                                    store_next_obs=getattr(self.policy, "stores_next_obs", False))
         self.env_steps = self.updates = 0
         if checkpoint is not None:
             self._restore(checkpoint)
@@ -158,7 +159,15 @@ class Runner:
             log_probs=result.log_probs, values=result.values,
             rewards=to_tensor(step.reward, d).unsqueeze(-1), masks=(~done).float(), bad_masks=1 - truncated,
             active_masks=torch.as_tensor(step.active, dtype=torch.float32, device=d).unsqueeze(-1),
-            truncation_values=truncation_values, extras=result.extras)
+            truncation_values=truncation_values, extras=result.extras,
+            **self._next_observation(step))
+
+    def _next_observation(self, step) -> dict:
+        """What each step reached before any auto-reset, for buffers that keep it (off-policy replays)."""
+        if self.buffer.next_obs is None:
+            return {}
+        return {"next_obs": to_tensor(step.final_obs, self.device),
+                "next_state": to_tensor(step.final_state, self.device)}
 
     @torch.no_grad()
     def compute_returns(self) -> None:

@@ -41,11 +41,14 @@ class RolloutBuffer:
     termination, nothing is bootstrapped).
     `extras` declares policy-specific per-step inputs (name -> width) that the policy
     sampled at rollout time and must see again when re-evaluating actions.
+    With `store_next_obs` (the off-policy algorithms' replay) next_obs[t] / next_state[t] hold the
+    observation and state step t reached, before any auto-reset: the final ones where an episode ended.
     """
 
     def __init__(self, T: int, E: int, N: int, obs_dim: int, state_dim: int, act_dim: int,
                  n_actions: int | None, rnn_shape: tuple[int, int], device: torch.device,
-                 extras: dict[str, int] | None = None, critic_rnn_shape: tuple[int, int] | None = None):
+                 extras: dict[str, int] | None = None, critic_rnn_shape: tuple[int, int] | None = None,
+                 store_next_obs: bool = False):
         """rnn_shape (R, H): the actor-side recurrent state per agent; critic_rnn_shape the
         critic's (default: the same)."""
         self.T, self.E, self.N = T, E, N
@@ -66,6 +69,8 @@ class RolloutBuffer:
         self.returns = z(T, E, N, 1)
         self.advantages = z(T, E, N, 1)
         self.extras = {name: z(T, E, N, width) for name, width in (extras or {}).items()}
+        self.next_obs = z(T, E, N, obs_dim) if store_next_obs else None
+        self.next_state = z(T, E, N, state_dim) if store_next_obs else None
         self.step = 0
 
     def set_first(self, obs, state, avail) -> None:
@@ -76,9 +81,13 @@ class RolloutBuffer:
             self.avail[0].copy_(avail)
 
     def insert(self, *, obs, state, avail, rnn_actor, rnn_critic, actions, log_probs, values,
-               rewards, masks, bad_masks, active_masks, truncation_values, extras=None) -> None:
+               rewards, masks, bad_masks, active_masks, truncation_values, extras=None, next_obs=None,
+               next_state=None) -> None:
         """Record step t's outcome: (E, N, ·) tensors; next-step fields go to index t+1."""
         t = self.step
+        if self.next_obs is not None:
+            self.next_obs[t].copy_(next_obs)
+            self.next_state[t].copy_(next_state)
         self.obs[t + 1].copy_(obs)
         self.state[t + 1].copy_(state)
         if self.avail is not None:

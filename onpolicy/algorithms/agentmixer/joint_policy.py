@@ -44,6 +44,8 @@ def discrete_joint_logits(
     y: float,
     temperature: float,
     strict: bool = False,
+    mode_preserving: bool = False,
+    gumbel: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Joint-policy logits in the Gumbel form: (log_probs + eps) / T.
 
@@ -64,19 +66,101 @@ def discrete_joint_logits(
     long as STRICT_MARGIN exceeds half an ulp of z_m (|z_m| < ~8e4 in float32).
     Where z_a << c, softplus(c - z_a) ~ c - z_a and z'_a ~ z_a: the cap only bites on
     actions the PM would lift above the mode, and stays differentiable in z_a and z_m.
+
+    mode_preserving=True (`--igc_mode_preserving`) replaces eps by a bounded one that scales the
+    individual margins instead of adding to them: with m the individual mode, δ_a = log π_m - log π_a
+    >= 0 and κ_a = exp(asinh(g * h_a)) > 0,
+        eps_a = (1 - κ_a) δ_a,   so   log π_a + eps_a = log π_m - κ_a δ_a,
+    i.e. eps_a - eps_m < δ_a: the PM multiplies each action's margin below the mode by κ_a
+    (sharpening where κ > 1, flattening where κ < 1, per action: reshaping) and can never close it.
+    The logits are computed relative to the mode, z_a = -κ_a δ_a / T and z_m = 0, so the mode stays
+    the argmax in floating point too (a positive product never rounds to 0 short of underflow;
+    ties keep the individual mode because it is the lowest-index maximum). h = 0 gives the
+    individual policy at temperature T. See `mode_preserving_eps` for the choice of κ.
+
+    gumbel (B, N, A), a stored Gumbel(0, 1) draw (`--pm_gumbel_noise`), makes the noise genuinely
+    sampled: z = (log π + G + T · eps) / T, with eps that of the form chosen above at T = 1
+    (the authors', the strict cap's or the mode-preserving one). As T -> 0 the sampled action tends
+    to argmax(log π + G), which is distributed exactly as π_i (the Gumbel-max trick), for any h; the PM's
+    weight grows with T. Averaged over draws, agent i's joint marginal has its mode at
+    argmax(log π + T · eps), the argmax of these logits with G = 0 (proof: sampling from softmax(z)
+    is argmax(z + G') with G' another Gumbel draw, and argmax(x + W) with W i.i.d. over actions
+    picks a more often than b whenever x_a > x_b, by swapping W_a and W_b); hence at the individual
+    mode for T <= 1 with the strict or mode-preserving eps (log π and log π + eps share their argmax,
+    so every convex combination of them does).
     """
     _check_same_shape("h", h, "log_probs", log_probs)
     _check_mix_coefficient(y)
     _check_temperature(temperature)
-    # log u computed as logsigmoid + log y stays finite where sigmoid would underflow to 0.
-    log_u = F.logsigmoid(sigmoid_gain * h) + math.log(y)
-    eps = -torch.log(-log_u)
-    joint_logits = (log_probs + eps) / temperature
-    if strict:
-        joint_logits = _cap_below_individual_mode(joint_logits, log_probs, avail)
+    if strict and mode_preserving:
+        raise ValueError("strict and mode_preserving are two different joint forms; choose one")
+    if gumbel is not None:
+        _check_same_shape("gumbel", gumbel, "log_probs", log_probs)
+        eps = joint_eps(log_probs, h, avail, sigmoid_gain, y, strict, mode_preserving)
+        joint_logits = (log_probs + gumbel) / temperature + eps
+    elif mode_preserving:
+        margin, kappa = _margins(log_probs, avail), _margin_scale(sigmoid_gain * h)
+        joint_logits = -(kappa * margin) / temperature
+    else:
+        joint_logits = (log_probs + authors_eps(h, sigmoid_gain, y)) / temperature
+        if strict:
+            joint_logits = _cap_below_individual_mode(joint_logits, log_probs, avail)
     if avail is not None:
         joint_logits = joint_logits.masked_fill(~avail.bool(), UNAVAILABLE_LOGIT)
     return joint_logits
+
+
+def authors_eps(h: torch.Tensor, sigmoid_gain: float, y: float) -> torch.Tensor:
+    """The paper's eps = -log(-log u), u = sigmoid(g * h) * y: (B, N, A) -> (B, N, A)."""
+    # log u computed as logsigmoid + log y stays finite where sigmoid would underflow to 0.
+    log_u = F.logsigmoid(sigmoid_gain * h) + math.log(y)
+    return -torch.log(-log_u)
+
+
+def mode_preserving_eps(log_probs: torch.Tensor, h: torch.Tensor, avail: torch.Tensor | None,
+                        sigmoid_gain: float) -> torch.Tensor:
+    """The mode-preserving eps_a = (1 - κ_a) δ_a (B, N, A), δ_a = log π_m - log π_a, κ_a = exp(asinh(g h_a)).
+
+    Why κ = exp(asinh(x)) = x + sqrt(1 + x²): it is positive for every x (so no margin is ever
+    closed), equals 1 at x = 0 (the PM's neutral start gives back the individual policy),
+    behaves like exp(x) near 0, and is symmetric in log scale (κ(-x) = 1 / κ(x): sharpening and
+    flattening are equally easy). Its log-derivative 1 / sqrt(1 + x²) decays only polynomially,
+    so the gradient w.r.t. h stays nonzero for any h float32 can square (|g h| < 1e19), where a
+    tanh's gradient is an exact 0 in float32 beyond |x| ~ 10, a sigmoid's or a softplus cap's beyond
+    |x| ~ 100. The mode's own
+    entry has δ_m = 0: a shift common to all actions would cancel in the softmax, so h_m has no
+    effect. Unavailable actions get 0 (they are masked afterwards).
+    """
+    return (1 - _margin_scale(sigmoid_gain * h)) * _margins(log_probs, avail)
+
+
+def joint_eps(log_probs, h, avail, sigmoid_gain: float, y: float, strict: bool = False,
+              mode_preserving: bool = False) -> torch.Tensor:
+    """eps of the chosen form at T = 1, i.e. (joint logits at T = 1) - log π: (B, N, A)."""
+    if mode_preserving:
+        return mode_preserving_eps(log_probs, h, avail, sigmoid_gain)
+    eps = authors_eps(h, sigmoid_gain, y)
+    if strict:
+        eps = _cap_below_individual_mode(log_probs + eps, log_probs, avail) - log_probs
+    return eps
+
+
+def sample_gumbel(shape, device=None) -> torch.Tensor:
+    """A Gumbel(0, 1) draw -log(E), E ~ Exp(1), of the given shape (finite: E is floored at 1e-30)."""
+    return -torch.log(torch.empty(shape, device=device).exponential_().clamp_min(1e-30))
+
+
+def _margins(log_probs: torch.Tensor, avail: torch.Tensor | None) -> torch.Tensor:
+    """δ_a = log π_m - log π_a >= 0 (B, N, A) below the individual mode m; 0 for unavailable actions.
+    Continuous in log_probs, also where the mode switches (δ of the two tied actions is 0)."""
+    mode_log_prob = log_probs.gather(-1, individual_mode(log_probs, avail).unsqueeze(-1))
+    margin = mode_log_prob - log_probs
+    return margin if avail is None else torch.where(avail.bool(), margin, torch.zeros_like(margin))
+
+
+def _margin_scale(x: torch.Tensor) -> torch.Tensor:
+    """κ = exp(asinh(x)) > 0, κ(0) = 1, κ(-x) = 1 / κ(x)."""
+    return torch.exp(torch.asinh(x))
 
 
 def _cap_below_individual_mode(

@@ -12,6 +12,10 @@ is no correlation at all. `--pm_noise_dim k` adds a correlation device: a random
 z ~ N(0, I_k), drawn per env step and shared by all agents' PM tokens, stored in the
 buffer so PPO re-evaluates the same joint policy. Execution never sees it.
 
+`--pm_gumbel_noise` stores, the same way, a Gumbel(0, 1) draw per env step, agent and action that
+the discrete joint logits add to log π_i (see `discrete_joint_logits`): the joint policy is then
+the categorical given that draw, so PPO re-evaluates exactly the policy that acted.
+
 With recurrent policies the PM encodes the state with a GRU of its own (the authors'
 setting). Its hidden state travels with the actors' in one actor-side RNN tensor
 (E, N, 2·recurrent_N, hidden_size): the actors' GRU layers first, the PM's after them.
@@ -23,7 +27,7 @@ from gymnasium import spaces
 
 from onpolicy.algorithms.agentmixer.joint_policy import (consistency_kl, continuous_joint, discrete_joint_logits,
                                                          igc_mode_margin, igc_violation_rate, masked_log_probs,
-                                                         pm_policy_input)
+                                                         pm_policy_input, sample_gumbel)
 from onpolicy.algorithms.agentmixer.policy_modifier import PolicyModifier
 from onpolicy.algorithms.mappo.policy import ActResult, EvalResult, MAPPOPolicy, add_time
 from onpolicy.algorithms.utils.distributions import DiagGaussian, MaskedCategorical, policy_param_dim
@@ -37,9 +41,10 @@ class AgentMixerPolicy(MAPPOPolicy):
         super().__init__(cfg, env)
         self.discrete = isinstance(env.action_space, spaces.Discrete)
         self.noise_dim = cfg.pm_noise_dim
-        if self.noise_dim:
-            self.stored_extras = {"pm_noise": self.noise_dim}
         width = policy_param_dim(env.action_space)
+        self.gumbel = self.discrete and cfg.pm_gumbel_noise
+        self.stored_extras = {**({"pm_noise": self.noise_dim} if self.noise_dim else {}),
+                              **({"pm_gumbel": width} if self.gumbel else {})}
         self.pm_layers = cfg.recurrent_N if cfg.use_recurrent_policy else 0
         self.modifier = PolicyModifier(env.n_agents, env.state_dim + self.noise_dim, width, self.actor.feature_dim,
                                        width, pm_type=cfg.pm_type, n_blocks=cfg.pm_blocks,
@@ -59,15 +64,21 @@ class AgentMixerPolicy(MAPPOPolicy):
         return actor_rnn if pm_rnn is None else torch.cat([actor_rnn, pm_rnn], dim=2)
 
     def sample_noise(self, state: torch.Tensor) -> dict[str, torch.Tensor]:
-        """One correlation-device draw per env, shared by its agents: (E, N, k)."""
-        if not self.noise_dim:
-            return {}
+        """The per-step random inputs of the joint policy, as the buffer stores them: the correlation
+        device's draw per env, shared by its agents (E, N, k), and the Gumbel draw per env, agent and
+        action (E, N, A), each only when its flag is on."""
         E, N = state.shape[:2]
-        return {"pm_noise": torch.randn(E, 1, self.noise_dim, device=state.device).expand(E, N, -1)}
+        extras = {}
+        if self.noise_dim:
+            extras["pm_noise"] = torch.randn(E, 1, self.noise_dim, device=state.device).expand(E, N, -1)
+        if self.gumbel:
+            extras["pm_gumbel"] = sample_gumbel((E, N, self.stored_extras["pm_gumbel"]), device=state.device)
+        return extras
 
-    def joint_distribution(self, obs, state, rnn_actor, masks, avail, noise=None):
-        """π_joint from (L, B, N, ·) inputs: (distribution, rnn_actor, IGC diagnostics (discrete only),
-        KL(stop-grad π_joint,i ‖ π_i) (L, B, N, 1) when --igc_consistency_coef is on, else None)."""
+    def joint_distribution(self, obs, state, rnn_actor, masks, avail, noise=None, gumbel=None):
+        """π_joint from (L, B, N, ·) inputs (noise: the correlation device's draw, gumbel: the Gumbel draw):
+        (distribution, rnn_actor, IGC diagnostics (discrete only), KL(stop-grad π_joint,i ‖ π_i)
+        (L, B, N, 1) when --igc_consistency_coef is on, else None)."""
         cfg = self.cfg
         actor_rnn, pm_rnn = self.split_rnn(rnn_actor)
         params, features, actor_rnn = self.actor(obs, actor_rnn, masks)
@@ -79,9 +90,15 @@ class AgentMixerPolicy(MAPPOPolicy):
         if self.discrete:
             log_probs = masked_log_probs(flat(params), flat(avail))
             h = self.modifier.mix(flat(state_features), pm_policy_input(log_probs, flat(avail)), flat(features))
+            form = dict(strict=cfg.igc_strict, mode_preserving=cfg.igc_mode_preserving)
             joint = discrete_joint_logits(log_probs, h, flat(avail), cfg.sigmoid_gain, cfg.mix_std_y_coef,
-                                          self.temperature, strict=cfg.igc_strict)
-            igc = {"igc_violation_rate": igc_violation_rate(joint, log_probs, flat(avail)),
+                                          self.temperature, gumbel=flat(gumbel), **form)
+            # With sampled Gumbel noise the joint policy is the average over draws; its mode is the argmax
+            # of the logits with the draw set to 0 (discrete_joint_logits), so IGC is measured there.
+            modal = joint if gumbel is None else discrete_joint_logits(
+                log_probs.detach(), h.detach(), flat(avail), cfg.sigmoid_gain, cfg.mix_std_y_coef, self.temperature,
+                gumbel=torch.zeros_like(log_probs), **form)
+            igc = {"igc_violation_rate": igc_violation_rate(modal, log_probs, flat(avail)),
                    "igc_mode_margin": igc_mode_margin(log_probs, flat(avail))}
             consistency = (consistency_kl(joint, log_probs).reshape(*lead, N, 1)
                            if cfg.igc_consistency_coef else None)
@@ -105,15 +122,16 @@ class AgentMixerPolicy(MAPPOPolicy):
 
     def act(self, obs, state, rnn_actor, rnn_critic, masks, avail, deterministic: bool = False) -> ActResult:
         extras = self.sample_noise(state)
-        o, s, m, a, z = add_time(obs, state, masks, avail, extras.get("pm_noise"))
-        dist, rnn_actor, igc, _ = self.joint_distribution(o, s, rnn_actor, m, a, z)
+        o, s, m, a, z, g = add_time(obs, state, masks, avail, extras.get("pm_noise"), extras.get("pm_gumbel"))
+        dist, rnn_actor, igc, _ = self.joint_distribution(o, s, rnn_actor, m, a, z, g)
         actions = dist.mode() if deterministic else dist.sample()
         values, rnn_critic = self.values(obs, state, rnn_critic, masks)
         return ActResult(actions[0], dist.log_prob(actions)[0], values, rnn_actor, rnn_critic, igc, extras)
 
     def evaluate(self, batch: Batch) -> EvalResult:
         dist, _, _, consistency = self.joint_distribution(batch.obs, batch.state, batch.rnn_actor, batch.masks,
-                                                          batch.avail, batch.extras.get("pm_noise"))
+                                                          batch.avail, batch.extras.get("pm_noise"),
+                                                          batch.extras.get("pm_gumbel"))
         values, _ = self.critic(self.critic_input(batch.obs, batch.state), batch.rnn_critic, batch.masks)
         info = {} if consistency is None else {"igc_consistency_kl": consistency}
         return EvalResult(dist.log_prob(batch.actions), dist.entropy(), values, info)
@@ -121,9 +139,10 @@ class AgentMixerPolicy(MAPPOPolicy):
     @torch.no_grad()
     def training_action_probs(self, obs, state, avail) -> torch.Tensor:
         """Per-agent joint-policy probabilities (S, N, A) for the first env's input, one row per
-        correlation-device draw (S = 1 without one); the joint distribution is their mean product."""
-        samples = DIAGNOSTIC_NOISE_SAMPLES if self.noise_dim else 1
+        correlation-device or Gumbel draw (S = 1 without either); the joint distribution is their mean product."""
+        samples = DIAGNOSTIC_NOISE_SAMPLES if self.noise_dim or self.gumbel else 1
         obs, state, avail = (None if x is None else x[:1].expand(samples, *x.shape[1:]) for x in (obs, state, avail))
-        o, s, a, z = add_time(obs, state, avail, self.sample_noise(state).get("pm_noise"))
-        dist, _, _, _ = self.joint_distribution(o, s, *self.episode_start(obs), a, z)
+        extras = self.sample_noise(state)
+        o, s, a, z, g = add_time(obs, state, avail, extras.get("pm_noise"), extras.get("pm_gumbel"))
+        dist, _, _, _ = self.joint_distribution(o, s, *self.episode_start(obs), a, z, g)
         return dist.dist.probs[0]

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Beyond the paper (issue 33): AgentMixer variants whose decentralized policies act as the joint policy does.
+# Each variant is an experiment <prefix>_<variant> of agentmixer:
+#   authors          the paper's form as the authors ran it (the default; no flag)
+#   strict           --igc_strict: every non-mode joint logit capped below the mode's
+#   consistency<c>   --igc_consistency_coef c: c · KL(stop-grad π_joint,i ‖ π_i) in the actors' loss (c = 0.1, 1, 10)
+#   mode_preserving  --igc_mode_preserving: ε scales each action's margin below the individual mode, never closes it
+#   gumbel           --pm_gumbel_noise: a sampled Gumbel draw (stored for PPO) under the PM's ε
+# usage: bash train_scripts/reproduce_igc_variants.sh [--scale full|screen|cpu] [--out DIR] [--dry_run] [--report_only] [-- FLAGS...]
+#   cpu:    the passage game (paper Fig. 1) at reproduce_passage.sh's cpu settings, 10 seeds per variant:
+#           what each variant does to coordination, in minutes
+#   screen: predator-prey at the authors' protocol (1M steps), penalties -1 then 0, 3 seeds per variant;
+#           the authors' form and MAPPO are the settings-parity runs of reproduce_predator_prey.sh
+#           (experiments parity_penalty<P>, same seeds), run there if not yet finished. About 25 min of
+#           a 2-core machine per AgentMixer run, two at once
+#   full:   as screen with 5 seeds, then Climbing and penalty_100 at 1M steps, 5 seeds
+# Writes DIR/runs, DIR/run_logs, per task DIR/table_<task>.md/.tex (the decentralized evaluation return;
+# p-values: each variant against the others), DIR/train_<task>.md (the joint policy's training-episode
+# return: its gap to the table is what IGC loses), DIR/igc_<task>.md (IGC violation rate), DIR/curves_<task>.png,
+# and DIR/COMMAND.txt.
+set -euo pipefail
+source "$(dirname "$0")/reproduce_lib.sh"
+SCALES+=(screen)
+parse_reproduce_args igc_variants "$@"
+
+declare -A VARIANT_FLAGS=(
+  [authors]="" [strict]="--igc_strict" [mode_preserving]="--igc_mode_preserving" [gumbel]="--pm_gumbel_noise"
+  [consistency0.1]="--igc_consistency_coef 0.1" [consistency1]="--igc_consistency_coef 1"
+  [consistency10]="--igc_consistency_coef 10"
+)
+VARIANTS=(strict consistency0.1 consistency1 consistency10 mode_preserving gumbel)
+PREDATOR_PREY_HOME="$PWD/results/reproduce/predator_prey"  # where the parity runs of the paper's methods live
+prefix=$PARITY
+
+if [[ $scale == cpu ]]; then
+  TASKS=(passage)
+  PASSAGE=(--env passage --seeds 1-10 --max_parallel 1 --n_training_threads 1 --n_rollout_threads 100
+           --episode_length 5 --no-use_recurrent_policy --num_env_steps 20000 --eval_interval 2)
+  note "cpu scale: the passage game only (reproduce_passage.sh's cpu settings), 10 seeds per variant"
+else
+  if [[ $scale == full ]]; then SEEDS=1-5 TASKS=(penalty-1 penalty0 climbing penalty_100)
+  else SEEDS=1-3 TASKS=(penalty-1 penalty0); fi
+  [[ $scale == full ]] || note "screen scale: predator-prey penalties -1 and 0, seeds $SEEDS"
+fi
+
+# predator_prey_task TASK: true for predator-prey's penalty<P> tasks (penalty_100 is a matrix game).
+predator_prey_task() { [[ $1 =~ ^penalty-?[0-9.]+$ ]]; }
+
+# variant_sweep EXPERIMENT_SUFFIX VARIANT SWEEP_ARGS...: agentmixer with that variant's flags.
+variant_sweep() {
+  local task="$1" variant="$2"; shift 2
+  local flags; read -ra flags <<<"${VARIANT_FLAGS[$variant]}"
+  sweep "${prefix}_${variant}_$task" --algorithms agentmixer "$@" "${flags[@]}"
+}
+
+grid() {
+  local task variant penalty
+  for task in "${TASKS[@]}"; do
+    if [[ $task == passage ]]; then
+      for variant in authors "${VARIANTS[@]}"; do variant_sweep passage "$variant" "${PASSAGE[@]}"; done
+    elif predator_prey_task "$task"; then
+      penalty=${task#penalty}
+      sweep_in "$PREDATOR_PREY_HOME" "${prefix}_$task" --algorithms agentmixer mappo --env predator_prey \
+        --seeds "$SEEDS" --max_parallel 2 --penalty "$penalty"
+      for variant in "${VARIANTS[@]}"; do
+        variant_sweep "$task" "$variant" --env predator_prey --seeds "$SEEDS" --max_parallel 2 --penalty "$penalty"
+      done
+    else
+      for variant in authors "${VARIANTS[@]}"; do
+        variant_sweep "$task" "$variant" --env matrix --scenarios "$task" --seeds "$SEEDS" --max_parallel 2 \
+          --num_env_steps 1000000 "${MATRIX_EVAL[@]}"
+      done
+    fi
+  done
+}
+
+report() {
+  local task variant selection candidate metric
+  for task in "${TASKS[@]}"; do
+    selection=""
+    for variant in "${VARIANTS[@]}"; do selection+=" agentmixer:${prefix}_${variant}_$task"; done
+    if predator_prey_task "$task"; then  # the authors' form and MAPPO: the parity runs of the paper's methods
+      selection="agentmixer:${prefix}_$task mappo:${prefix}_$task$selection"
+      candidate="agentmixer:${prefix}_$task"
+    else
+      selection="agentmixer:${prefix}_authors_$task$selection"
+      candidate="agentmixer:${prefix}_authors_$task"
+    fi
+    metric=(); [[ $task == passage ]] && metric=(--metric decentralized_return)
+    table "table_$task" "$selection" --label_experiment --candidate "$candidate" "${metric[@]}"
+    # the joint (training) policy's return, in each env's own column
+    if [[ $task == passage ]]; then metric=(--metric training_expected_return)
+    elif predator_prey_task "$task"; then metric=(--metric train_episode_return)
+    else metric=(--metric training_expected_payoff); fi
+    table "train_$task" "$selection" --label_experiment "${metric[@]}"
+    table "igc_$task" "${selection/mappo:${prefix}_$task /}" --label_experiment --metric igc_violation_rate
+    metric=(); [[ $task == passage ]] && metric=(--metric decentralized_return)
+    curves "curves_$task" "$selection" --label_experiment "${metric[@]}"
+  done
+}
+
+reproduce
