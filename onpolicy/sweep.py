@@ -148,6 +148,8 @@ def plan_run(args: argparse.Namespace, train_flags: list[str], algorithm: str, s
         raise ConfigError(f"{label}: {err}") from None
     run_dir = run_dir_for(args.runs_dir, args.env, cfg.scenario_name, algorithm, args.experiment_name, seed)
     if holder := lock_holder(run_dir):  # another sweep or a manual --resume is training it right now
+        if args.dry_run:  # a plan may show it; only launching must refuse
+            return Job(algorithm, cfg.scenario_name, seed, str(run_dir), f"in use by {holder}", (), cfg.num_env_steps)
         raise ConfigError(f"{label}: {run_dir} is in use by {holder}; a run directory has one writer: wait for "
                           "that process to finish or stop it, then run the sweep again")
     status = run_status(run_dir, cfg.num_env_steps)

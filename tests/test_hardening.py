@@ -287,6 +287,9 @@ def test_a_run_dir_has_one_writer_and_a_dead_holders_lock_is_taken_over(tmp_path
                                                        "--runs_dir", str(tmp_path / "runs"), "--num_env_steps", "2000"])
         with pytest.raises(ConfigError, match=f"in use by pid {holder.pid} "):
             plan_runs(args, flags)  # a second sweep refuses to touch it
+        args.dry_run = True  # its plan shows the run as busy instead
+        jobs, _ = plan_runs(args, flags)
+        assert len(jobs) == 1 and jobs[0].action.startswith(f"in use by pid {holder.pid} ")
     finally:
         holder.kill()
         holder.wait()

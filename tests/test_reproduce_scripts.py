@@ -67,7 +67,9 @@ def test_cpu_dry_run_prints_the_plan_and_writes_nothing(name, tmp_path):
 
 
 def test_igc_variants_screen_shares_the_parity_runs_of_the_paper_methods(tmp_path):
-    result = run_script("reproduce_igc_variants.sh", "--dry_run", "--scale", "screen", "--out", str(tmp_path / "o"))
+    env = {**os.environ, "PYTHON": sys.executable, "PREDATOR_PREY_HOME": str(tmp_path / "pp")}
+    result = subprocess.run(["bash", str(SCRIPTS_DIR / "reproduce_igc_variants.sh"), "--dry_run", "--scale", "screen",
+                             "--out", str(tmp_path / "o")], capture_output=True, text=True, env=env, timeout=60)
     assert result.returncode == 0, result.stderr
     variants = ["strict", "consistency0.1", "consistency1", "consistency10", "mode_preserving", "gumbel"]
     experiments = re.findall(r"--experiment_name (\S+)", result.stdout)
@@ -75,9 +77,10 @@ def test_igc_variants_screen_shares_the_parity_runs_of_the_paper_methods(tmp_pat
                                                                                       for v in variants))]
     # the authors' form and MAPPO (2 x 3 seeds) run in the predator-prey reproduction's folder, shared with it
     assert re.findall(r"^sweep: (\d+) runs", result.stdout, flags=re.M) == (["6"] + ["3"] * 6) * 2
-    assert "--runs_dir /" in result.stdout and "results/reproduce/predator_prey/runs --save_logs_to" in result.stdout
+    assert f"--runs_dir {tmp_path}/pp/runs --save_logs_to {tmp_path}/pp/run_logs --experiment_name parity_penalty-1 " \
+        in result.stdout
     assert "--igc_consistency_coef 10" in result.stdout and "--pm_gumbel_noise" in result.stdout
-    assert not (tmp_path / "o").exists()
+    assert not any(tmp_path.iterdir())
 
 
 @pytest.mark.parametrize("scale, penalties", [("full", ["-1", "0", "-1.5"]), ("paper-cpu", ["-1", "0"])])

@@ -11,10 +11,11 @@
 #           what each variant does to coordination, in minutes
 #   screen: predator-prey at the authors' protocol (1M steps), penalties -1 then 0, 3 seeds per variant;
 #           the authors' form and MAPPO are the settings-parity runs of reproduce_predator_prey.sh
-#           (experiments parity_penalty<P>, same seeds), run there if not yet finished. About 25 min of
+#           (experiments parity_penalty<P>, same seeds; $PREDATOR_PREY_HOME, default results/reproduce/predator_prey),
+#           run there if not yet finished. About 25 min of
 #           a 2-core machine per AgentMixer run, two at once
 #   full:   as screen with 5 seeds, then Climbing and penalty_100 at 1M steps, 5 seeds
-# Writes DIR/runs, DIR/run_logs, per task DIR/table_<task>.md/.tex (the decentralized evaluation return;
+# Writes DIR/runs, DIR/run_logs, DIR/summary_passage.md (eval_scripts.passage_summary), per task DIR/table_<task>.md/.tex (the decentralized evaluation return;
 # p-values: each variant against the others), DIR/train_<task>.md (the joint policy's training-episode
 # return: its gap to the table is what IGC loses), DIR/igc_<task>.md (IGC violation rate), DIR/curves_<task>.png,
 # and DIR/COMMAND.txt.
@@ -29,7 +30,8 @@ declare -A VARIANT_FLAGS=(
   [consistency10]="--igc_consistency_coef 10"
 )
 VARIANTS=(strict consistency0.1 consistency1 consistency10 mode_preserving gumbel)
-PREDATOR_PREY_HOME="$PWD/results/reproduce/predator_prey"  # where the parity runs of the paper's methods live
+# Where the parity runs of the paper's methods live (reproduce_predator_prey.sh's default --out).
+PREDATOR_PREY_HOME="${PREDATOR_PREY_HOME:-$PWD/results/reproduce/predator_prey}"
 prefix=$PARITY
 
 if [[ $scale == cpu ]]; then
@@ -75,7 +77,7 @@ grid() {
 }
 
 report() {
-  local task variant selection candidate metric
+  local task variant selection candidate metric eval_metric
   for task in "${TASKS[@]}"; do
     selection=""
     for variant in "${VARIANTS[@]}"; do selection+=" agentmixer:${prefix}_${variant}_$task"; done
@@ -86,16 +88,21 @@ report() {
       selection="agentmixer:${prefix}_authors_$task$selection"
       candidate="agentmixer:${prefix}_authors_$task"
     fi
-    metric=(); [[ $task == passage ]] && metric=(--metric decentralized_return)
-    table "table_$task" "$selection" --label_experiment --candidate "$candidate" "${metric[@]}"
+    eval_metric=()
+    if [[ $task == passage ]]; then  # exact executed return, gap to the joint policy, IGC, seeds in the trap
+      eval_metric=(--metric decentralized_return)
+      roots_for "$selection"
+      no_runs_yet "summary_$task" || run_step "$PYTHON" -m eval_scripts.passage_summary "${roots[@]}" \
+        --label_experiment --out "$out/summary_$task"
+    fi
+    table "table_$task" "$selection" --label_experiment --candidate "$candidate" "${eval_metric[@]}"
     # the joint (training) policy's return, in each env's own column
     if [[ $task == passage ]]; then metric=(--metric training_expected_return)
     elif predator_prey_task "$task"; then metric=(--metric train_episode_return)
     else metric=(--metric training_expected_payoff); fi
     table "train_$task" "$selection" --label_experiment "${metric[@]}"
     table "igc_$task" "${selection/mappo:${prefix}_$task /}" --label_experiment --metric igc_violation_rate
-    metric=(); [[ $task == passage ]] && metric=(--metric decentralized_return)
-    curves "curves_$task" "$selection" --label_experiment "${metric[@]}"
+    curves "curves_$task" "$selection" --label_experiment "${eval_metric[@]}"
   done
 }
 
