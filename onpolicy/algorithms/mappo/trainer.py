@@ -14,6 +14,14 @@ def make_adam(params, lr: float, cfg) -> torch.optim.Adam:
     return torch.optim.Adam(params, lr=lr, eps=cfg.opti_eps, weight_decay=cfg.weight_decay)
 
 
+def load_optimizers(mine: dict[str, torch.optim.Optimizer], saved: dict[str, dict]) -> None:
+    """Restore each named optimizer from a checkpoint, refusing one saved by another algorithm's set."""
+    if set(mine) != set(saved):
+        raise ValueError(f"checkpoint optimizers {sorted(saved)} do not match this algorithm's {sorted(mine)}")
+    for name, optimizer in mine.items():
+        optimizer.load_state_dict(saved[name])
+
+
 def per_agent_networks(module: nn.Module) -> bool:
     """Whether `module` holds one network per agent: the convention of MultiAgentActor,
     MultiAgentCritic and ARMAPPO's actor, `trunks` and `heads` ModuleLists with an entry per
@@ -179,10 +187,6 @@ class PPOTrainer:
 
     def load_state_dict(self, state: dict) -> None:
         self.policy.load_state_dict(state["policy"])
-        mine, saved = self.optimizers(), state["optimizers"]
-        if set(mine) != set(saved):
-            raise ValueError(f"checkpoint optimizers {sorted(saved)} do not match this algorithm's {sorted(mine)}")
-        for name, opt in mine.items():
-            opt.load_state_dict(saved[name])
+        load_optimizers(self.optimizers(), state["optimizers"])
         if self.value_norm is not None:
             self.value_norm.load_state_dict(state["value_norm"])

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from onpolicy.algorithms.mappo.trainer import make_adam
+from onpolicy.algorithms.mappo.trainer import load_optimizers, make_adam
 from onpolicy.algorithms.sac.critic import polyak_update
 from onpolicy.algorithms.utils.metrics import MetricMeans
 from onpolicy.config import gradient_steps_per_rollout
@@ -184,11 +184,7 @@ class SACTrainer:
 
     def load_state_dict(self, state: dict) -> None:
         self.policy.load_state_dict(state["policy"])
-        mine, saved = self.optimizers(), state["optimizers"]
-        if set(mine) != set(saved):
-            raise ValueError(f"checkpoint optimizers {sorted(saved)} do not match this algorithm's {sorted(mine)}")
-        for name, optimizer in mine.items():
-            optimizer.load_state_dict(saved[name])
+        load_optimizers(self.optimizers(), state["optimizers"])
         with torch.no_grad():
             self.log_alpha.copy_(state["log_alpha"])
         self.replay.load_state_dict(state["replay"])
