@@ -71,7 +71,7 @@ def test_igc_variants_screen_shares_the_parity_runs_of_the_paper_methods(tmp_pat
     result = subprocess.run(["bash", str(SCRIPTS_DIR / "reproduce_igc_variants.sh"), "--dry_run", "--scale", "screen",
                              "--out", str(tmp_path / "o")], capture_output=True, text=True, env=env, timeout=60)
     assert result.returncode == 0, result.stderr
-    variants = ["strict", "consistency0.1", "consistency1", "consistency10", "mode_preserving", "gumbel"]
+    variants = ["strict", "mode_preserving", "consistency10", "gumbel", "consistency1", "consistency0.1"]
     experiments = re.findall(r"--experiment_name (\S+)", result.stdout)
     assert experiments == [e for p in ("-1", "0") for e in (f"parity_penalty{p}", *(f"parity_{v}_penalty{p}"
                                                                                       for v in variants))]
@@ -80,6 +80,23 @@ def test_igc_variants_screen_shares_the_parity_runs_of_the_paper_methods(tmp_pat
     assert f"--runs_dir {tmp_path}/pp/runs --save_logs_to {tmp_path}/pp/run_logs --experiment_name parity_penalty-1 " \
         in result.stdout
     assert "--igc_consistency_coef 10" in result.stdout and "--pm_gumbel_noise" in result.stdout
+    assert not any(tmp_path.iterdir())
+
+
+def test_igc_variants_env_selects_a_subset_in_its_order_and_refuses_unknown_names(tmp_path):
+    def dry_run(variants):
+        env = {**os.environ, "PYTHON": sys.executable, "PREDATOR_PREY_HOME": str(tmp_path / "pp"),
+               "IGC_VARIANTS": variants}
+        return subprocess.run(["bash", str(SCRIPTS_DIR / "reproduce_igc_variants.sh"), "--dry_run", "--scale", "screen",
+                               "--out", str(tmp_path / "o")], capture_output=True, text=True, env=env, timeout=60)
+    result = dry_run("mode_preserving strict")
+    assert result.returncode == 0, result.stderr
+    assert re.findall(r"--experiment_name (\S+)", result.stdout) == [
+        e for p in ("-1", "0") for e in (f"parity_penalty{p}", f"parity_mode_preserving_penalty{p}",
+                                          f"parity_strict_penalty{p}")]
+    result = dry_run("strict strickt")
+    assert result.returncode == 2
+    assert "IGC_VARIANTS: unknown variant 'strickt'; valid: strict mode_preserving" in result.stderr
     assert not any(tmp_path.iterdir())
 
 

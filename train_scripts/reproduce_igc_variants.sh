@@ -15,6 +15,7 @@
 #           run there if not yet finished. About 25 min of
 #           a 2-core machine per AgentMixer run, two at once
 #   full:   as screen with 5 seeds, then Climbing and penalty_100 at 1M steps, 5 seeds
+# $IGC_VARIANTS (space-separated, default all) runs and reports a subset of the variants, in its order.
 # Writes DIR/runs, DIR/run_logs, DIR/summary_passage.md (eval_scripts.passage_summary), per task DIR/table_<task>.md/.tex (the decentralized evaluation return;
 # p-values: each variant against the others), DIR/train_<task>.md (the joint policy's training-episode
 # return: its gap to the table is what IGC loses), DIR/igc_<task>.md (IGC violation rate), DIR/curves_<task>.png,
@@ -29,7 +30,16 @@ declare -A VARIANT_FLAGS=(
   [consistency0.1]="--igc_consistency_coef 0.1" [consistency1]="--igc_consistency_coef 1"
   [consistency10]="--igc_consistency_coef 10"
 )
-VARIANTS=(strict consistency0.1 consistency1 consistency10 mode_preserving gumbel)
+# The passage screen's order of interest: IGC held by construction first (strict, mode_preserving), then the
+# variants that moved the passage result (consistency10, gumbel), then those identical there to the authors' form.
+VARIANTS=(strict mode_preserving consistency10 gumbel consistency1 consistency0.1)
+if [[ -n "${IGC_VARIANTS:-}" ]]; then  # a subset, in the given order (e.g. IGC_VARIANTS="strict mode_preserving")
+  read -ra chosen <<<"$IGC_VARIANTS"
+  for variant in "${chosen[@]}"; do
+    [[ " ${VARIANTS[*]} " == *" $variant "* ]] || die "IGC_VARIANTS: unknown variant '$variant'; valid: ${VARIANTS[*]}"
+  done
+  VARIANTS=("${chosen[@]}")
+fi
 # Where the parity runs of the paper's methods live (reproduce_predator_prey.sh's default --out).
 PREDATOR_PREY_HOME="${PREDATOR_PREY_HOME:-$PWD/results/reproduce/predator_prey}"
 prefix=$PARITY
