@@ -9,6 +9,7 @@ import torch
 from onpolicy.runner import runner
 from onpolicy.train import main
 from onpolicy.utils.checkpoint import CheckpointError, load_checkpoint
+from onpolicy.utils.wandb_offline import has_exit_record, read_offline_run, wait_for_exit_record
 
 TINY = ["--n_rollout_threads", "10", "--episode_length", "100", "--no-progress_bar", "--n_eval_rollout_threads", "2",
         "--eval_episodes", "4"]
@@ -117,8 +118,6 @@ def test_checkpoint_is_written_atomically(tmp_path, monkeypatch):
 
 
 def test_wandb_offline_run_is_readable(tmp_path, monkeypatch):
-    from onpolicy.utils.wandb_offline import read_offline_run
-
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     summary = main(["--env_name", "matrix", "--algorithm_name", "mappo", "--num_env_steps", "2000", *TINY,
                     "--runs_dir", str(tmp_path), "--use_wandb", "--wandb_mode", "online",
@@ -130,6 +129,24 @@ def test_wandb_offline_run_is_readable(tmp_path, monkeypatch):
     steps = [h["_step"] for h in run["history"]]
     assert steps == [1000, 2000]
     assert run["history"][-1]["eval_episode_return"] == summary["eval_episode_return"]
+    assert has_exit_record(run_file)  # the run returned only once W&B had written all of it
+
+
+def test_waiting_for_the_exit_record_of_a_file_still_being_written(tmp_path, monkeypatch):
+    import threading
+
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    main(["--env_name", "matrix", "--algorithm_name", "mappo", "--num_env_steps", "1000", *TINY,
+          "--runs_dir", str(tmp_path / "runs"), "--use_wandb", "--wandb_mode", "offline"])
+    whole = next((tmp_path / "runs").rglob("offline-run-*/run-*.wandb")).read_bytes()
+    growing = tmp_path / "run-growing.wandb"
+    growing.write_bytes(whole[:len(whole) // 2])  # a writer part-way through
+    assert not has_exit_record(growing)
+    assert not wait_for_exit_record(growing, timeout_s=0.3)
+    writer = threading.Timer(0.3, growing.write_bytes, args=(whole,))
+    writer.start()
+    assert wait_for_exit_record(growing, timeout_s=30)
+    writer.join()
 
 
 def test_agentmixer_and_ail_log_their_diagnostics(tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+import sys
 from pathlib import Path
 
 
@@ -127,9 +128,23 @@ class Logger:
             if self.tb is not None:
                 self.tb.close()
             if self.wandb is not None:
-                self.wandb.finish()
+                self.finish_wandb()
         finally:
             release_run_dir(self.run_dir)
+
+
+    def finish_wandb(self, timeout_s: float = 60.0) -> None:
+        """Finish the W&B run; offline, return only once its run file holds the exit record.
+
+        On a loaded machine `finish()` can return before W&B's writer has flushed the file, and a
+        reader right after the run (a test, `wandb sync`, the sweep copying logs) then sees a run
+        cut short."""
+        from onpolicy.utils.wandb_offline import wait_for_exit_record
+        offline_file = Path(self.wandb.settings.sync_file) if self.wandb.offline else None
+        self.wandb.finish()
+        if offline_file is not None and not wait_for_exit_record(offline_file, timeout_s):
+            print(f"warning: W&B run file {offline_file} has no exit record {timeout_s:.0f} s after finish(); "
+                  "it may be incomplete", file=sys.stderr)
 
 
 def wandb_mode(requested: str) -> str:

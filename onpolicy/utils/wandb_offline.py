@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 from pathlib import Path
 
 _BLOCK = 32768
@@ -42,19 +43,38 @@ def _payloads(data: bytes):
             yield pending + chunk
 
 
-def read_offline_run(run_file: str | Path) -> dict:
-    """{'run_id', 'name', 'project', 'group', 'config': {...}, 'history': [{metric: value, '_step': n}]}."""
+def _records(run_file: str | Path):
+    from google.protobuf.message import DecodeError
     from wandb.proto import wandb_internal_pb2 as pb
 
-    from google.protobuf.message import DecodeError
-
-    out = {"config": {}, "history": []}
     for payload in _payloads(Path(run_file).read_bytes()):
         record = pb.Record()
         try:
             record.ParseFromString(payload)
         except DecodeError:  # a damaged record (a killed writer): skip it
             continue
+        yield record
+
+
+def has_exit_record(run_file: str | Path) -> bool:
+    """Whether W&B finished writing the run file (a killed run's file has no exit record)."""
+    return Path(run_file).exists() and any(r.WhichOneof("record_type") == "exit" for r in _records(run_file))
+
+
+def wait_for_exit_record(run_file: str | Path, timeout_s: float, poll_s: float = 0.2) -> bool:
+    """Wait until the run file holds its exit record; False if it does not within timeout_s."""
+    deadline = time.monotonic() + timeout_s
+    while not has_exit_record(run_file):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(poll_s)
+    return True
+
+
+def read_offline_run(run_file: str | Path) -> dict:
+    """{'run_id', 'name', 'project', 'group', 'config': {...}, 'history': [{metric: value, '_step': n}]}."""
+    out = {"config": {}, "history": []}
+    for record in _records(run_file):
         kind = record.WhichOneof("record_type")
         if kind == "run":
             out.update(run_id=record.run.run_id, name=record.run.display_name, project=record.run.project,
