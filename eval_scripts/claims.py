@@ -2,6 +2,10 @@
 
     python -m eval_scripts.claims [--out results/claims] [--alpha 0.05]
 
+A claim is tested under each protocol we ran (PROTOCOLS, strongest first: the authors' settings of
+docs/settings_parity.md, this project's earlier settings, reduced budgets). The main table shows each
+claim once, under the strongest protocol with runs; the secondary table the others.
+
 Each claim names the runs it rests on, a candidate method and the methods the paper says it beats
 (and, for the matrix game, the return it says the candidate reaches). A seed's score is the mean of
 its last 5 evaluations, as the paper computes it; per method: mean ± std over seeds and the IQM with
@@ -34,6 +38,12 @@ from onpolicy.utils.stats import iqm, mean_std, stratified_bootstrap_ci, welch_t
 REPO = Path(__file__).resolve().parent.parent
 LAST_K = 5
 PREDATOR_PREY_BASELINES = ("mappo", "ippo", "happo", "mat", "mat_dec", "armappo", "ail", "maven")
+# Protocols, strongest first. A claim is tested under each protocol we ran; the main table shows each
+# claim at the strongest one with runs, the secondary table the rest (docs/settings_parity.md says what
+# "the authors' settings" are; the pre-parity runs used this project's earlier reading of them).
+PARITY = "authors' settings"
+PRE_PARITY = "earlier settings"
+PROTOCOLS = (PARITY, PRE_PARITY, "reduced budget")
 
 
 @dataclass(frozen=True)
@@ -54,54 +64,96 @@ class Claim:
     reaches: float | None = None
     label_experiment: bool = False
     setting: str = ""  # how our setting differs from the paper's, when it does
+    protocol: str = PARITY  # one of PROTOCOLS
+
+    def __post_init__(self):
+        if self.protocol not in PROTOCOLS:
+            raise ValueError(f"claim {self.name}: protocol {self.protocol!r} is not one of {PROTOCOLS}")
 
 
-def _pp(penalty: str, scale: str = "paper") -> tuple[str, ...]:
-    return (f"results/reproduce/predator_prey/run_logs/*/*/*/{scale}_penalty{penalty}_seed*",)
+def _pp(penalty: str, experiment: str) -> tuple[str, ...]:
+    return (f"results/reproduce/predator_prey/run_logs/*/*/*/{experiment}_penalty{penalty}_seed*",)
+
+
+def _climbing(experiment: str) -> tuple[str, ...]:
+    return (f"results/reproduce/climbing/run_logs/matrix/*/*/{experiment}_seed*",)
+
+
+def _mujoco(robot: str, experiment: str) -> tuple[str, ...]:
+    return (f"results/reproduce/mujoco/run_logs/mujoco/{robot}/*/{experiment}_seed*",)
 
 
 PP_CPU = "cpu scale: 300k of the 1M steps, evaluation every 50k steps, MAPPO and AIL only"
+MUJOCO_2M = "2M of the paper's 10M steps, 3 of 5 seeds, MaMuJoCo -v5"
+MUJOCO_BASELINES = ("mappo", "happo", "mat_dec")
 
 
-CLIMBING = ("results/reproduce/climbing/run_logs/matrix/*/*/full_seed*",)
+def _predator_prey_claims(experiment: str, protocol: str, **kw) -> tuple[Claim, ...]:
+    name = "" if protocol == PARITY else "_" + experiment
+    return (
+        Claim(f"predator_prey_penalty-1{name}", "Predator-prey, penalty -1: AgentMixer outperforms all the baselines "
+              "(appendix Fig. 12)", _pp("-1", experiment), "predator_prey/default", "agentmixer",
+              PREDATOR_PREY_BASELINES, 5, protocol=protocol, **kw),
+        Claim(f"predator_prey_penalty0{name}", "Predator-prey, penalty 0: MAT (full observation) performs best "
+              "(appendix Fig. 12)", _pp("0", experiment), "predator_prey/default", "mat",
+              tuple(m for m in ("agentmixer", *PREDATOR_PREY_BASELINES) if m != "mat"), 5, protocol=protocol, **kw),
+        Claim(f"asymmetric_learning_failure{name}", "AIL's decentralized students fall short of its fully observable "
+              "expert (Fig. 4)", _pp("-1", experiment), "predator_prey/default", "ail@eval_expert_episode_return",
+              ("ail",), 5, protocol=protocol, **kw),
+        Claim(f"agentmixer_vs_ail{name}", "AgentMixer's decentralized policies outperform AIL's students (Fig. 4)",
+              _pp("-1", experiment), "predator_prey/default", "agentmixer", ("ail",), 5, protocol=protocol, **kw),
+    )
+
+
+def _climbing_claims(experiment: str, protocol: str) -> tuple[Claim, ...]:
+    name = "" if protocol == PARITY else "_" + experiment
+    return (
+        Claim(f"climbing_agentmixer{name}", "Climbing: AgentMixer learns the optimal joint action (11), MAPPO, HAPPO "
+              "and MAT-Dec converge to a local optimum, MAVEN finds the optimum only by chance (appendix Fig. 11)",
+              _climbing(experiment), "matrix/climbing", "agentmixer", ("mappo", "happo", "mat_dec", "maven"), 5,
+              reaches=11.0, protocol=protocol),
+        Claim(f"climbing_mat{name}", "Climbing: MAT (centralized, auto-regressive) learns the optimum 11 "
+              "(appendix Fig. 11)", _climbing(experiment), "matrix/climbing", "mat", (), 5, reaches=11.0,
+              protocol=protocol),
+    )
+
+
+def _mujoco_claims(experiment: str, protocol: str) -> tuple[Claim, ...]:
+    name = "" if protocol == PARITY else "_" + experiment.split("_")[0]
+    return (
+        Claim(f"mujoco_ant{name}", "MA-MuJoCo Ant (obsk 0): AgentMixer outperforms the baselines by a large margin "
+              "(Fig. 3)", _mujoco("Ant", f"{experiment}_4x2"), "mujoco/Ant", "agentmixer", MUJOCO_BASELINES, 3,
+              setting=MUJOCO_2M, protocol=protocol),
+        Claim(f"mujoco_halfcheetah{name}", "MA-MuJoCo HalfCheetah (obsk 0): AgentMixer outperforms the baselines "
+              "(Fig. 3)", _mujoco("HalfCheetah", f"{experiment}_6x1"), "mujoco/HalfCheetah", "agentmixer",
+              MUJOCO_BASELINES, 3, setting=MUJOCO_2M, protocol=protocol),
+    )
+
+
 CLAIMS = (
-    Claim("climbing_agentmixer", "Climbing: AgentMixer learns the optimal joint action (11), MAPPO, HAPPO and "
-          "MAT-Dec converge to a local optimum, MAVEN finds the optimum only by chance (appendix Fig. 11)",
-          CLIMBING, "matrix/climbing", "agentmixer", ("mappo", "happo", "mat_dec", "maven"), 5, reaches=11.0),
-    Claim("climbing_mat", "Climbing: MAT (centralized, auto-regressive) learns the optimum 11 (appendix Fig. 11)",
-          CLIMBING, "matrix/climbing", "mat", (), 5, reaches=11.0),
-    Claim("predator_prey_penalty-1", "Predator-prey, penalty -1: AgentMixer outperforms all the baselines "
-          "(appendix Fig. 12)", _pp("-1"), "predator_prey/default", "agentmixer", PREDATOR_PREY_BASELINES, 5),
-    Claim("predator_prey_penalty0", "Predator-prey, penalty 0: MAT (full observation) performs best "
-          "(appendix Fig. 12)", _pp("0"), "predator_prey/default", "mat",
-          tuple(m for m in ("agentmixer", *PREDATOR_PREY_BASELINES) if m != "mat"), 5),
-    Claim("asymmetric_learning_failure", "AIL's decentralized students fall short of its fully observable expert "
-          "(Fig. 4)", _pp("-1"), "predator_prey/default", "ail@eval_expert_episode_return", ("ail",), 5),
-    Claim("agentmixer_vs_ail", "AgentMixer's decentralized policies outperform AIL's students (Fig. 4)",
-          _pp("-1"), "predator_prey/default", "agentmixer", ("ail",), 5),
-    Claim("predator_prey_penalty-1_cpu", "Predator-prey, penalty -1: AgentMixer outperforms the baselines "
-          "(appendix Fig. 12; Fig. 4 for AIL)", _pp("-1", "cpu"), "predator_prey/default", "agentmixer",
-          ("mappo", "ail"), 5, setting=PP_CPU),
+    *_climbing_claims("parity", PARITY),
+    *_climbing_claims("full", PRE_PARITY),
+    *_predator_prey_claims("parity", PARITY),
+    *_predator_prey_claims("paper", PRE_PARITY),
+    Claim("predator_prey_penalty-1_cpu", "Predator-prey, penalty -1: AgentMixer outperforms all the baselines "
+          "(appendix Fig. 12)", _pp("-1", "cpu"), "predator_prey/default", "agentmixer", ("mappo", "ail"), 5,
+          setting=PP_CPU, protocol="reduced budget"),
     Claim("asymmetric_learning_failure_cpu", "AIL's decentralized students fall short of its fully observable "
           "expert (Fig. 4)", _pp("-1", "cpu"), "predator_prey/default", "ail@eval_expert_episode_return", ("ail",),
-          5, setting=PP_CPU),
-    Claim("mujoco_ant", "MA-MuJoCo Ant (obsk 0): AgentMixer outperforms the baselines by a large margin (Fig. 3)",
-          ("results/reproduce/mujoco/run_logs/mujoco/Ant/*/paper-cpu_*_seed*",), "mujoco/Ant", "agentmixer",
-          ("mappo", "happo", "mat_dec"), 3, setting="2M of the paper's 10M steps, 3 of 5 seeds, MaMuJoCo -v5"),
-    Claim("mujoco_halfcheetah", "MA-MuJoCo HalfCheetah (obsk 0): AgentMixer outperforms the baselines (Fig. 3)",
-          ("results/reproduce/mujoco/run_logs/mujoco/HalfCheetah/*/paper-cpu_*_seed*",), "mujoco/HalfCheetah",
-          "agentmixer", ("mappo", "happo", "mat_dec"), 3,
-          setting="2M of the paper's 10M steps, 3 of 5 seeds, MaMuJoCo -v5"),
+          5, setting=PP_CPU, protocol="reduced budget"),
+    *_mujoco_claims("parity-cpu", PARITY),
+    *_mujoco_claims("paper-cpu", PRE_PARITY),
     Claim("mujoco_halfcheetah_cpu", "MA-MuJoCo HalfCheetah (obsk 0): AgentMixer outperforms the baselines (Fig. 3)",
-          ("results/reproduce/mujoco/run_logs/mujoco/HalfCheetah/*/cpu_*_seed*",), "mujoco/HalfCheetah",
-          "agentmixer", ("mappo",), 5, setting="cpu scale: 300k of the paper's 10M steps, MAPPO only, MaMuJoCo -v5"),
+          _mujoco("HalfCheetah", "cpu_6x1"), "mujoco/HalfCheetah", "agentmixer", ("mappo",), 5,
+          setting="cpu scale: 300k of the paper's 10M steps, MAPPO only, MaMuJoCo -v5", protocol="reduced budget"),
     Claim("smacv2_5v5", "SMACv2 5v5: AgentMixer's win rate above the other methods' (Table 1)",
           ("results/reproduce/smacv2/run_logs/smax/*/*/cpu_seed*",), "smax/smacv2_5_units", "agentmixer",
-          ("mappo",), 5, setting="SMAX stand-in (no StarCraft II here), 1M of 10M steps, MAPPO only"),
+          ("mappo",), 5, setting="SMAX stand-in (no StarCraft II here), 1M of 10M steps, MAPPO only",
+          protocol="reduced budget"),
     Claim("pm_ablation", "The MLP-mixer Policy Modifier performs best, ahead of hypernetwork and attention (Table 3)",
           ("results/reproduce/pm_ablation/run_logs/*/*/*/cpu_*_seed*",), "matrix/climbing", "agentmixer:cpu_mixer",
           ("agentmixer:cpu_hypernet", "agentmixer:cpu_attention"), 5, label_experiment=True,
-          setting="Climbing instead of the paper's SMACv2 5v5 maps, 3 seeds"),
+          setting="Climbing instead of the paper's SMACv2 5v5 maps, 3 seeds", protocol="reduced budget"),
 )
 
 
@@ -192,7 +244,30 @@ def build_rows(claims=CLAIMS, root: Path = REPO, alpha: float = 0.05) -> list[tu
     return rows
 
 
-HEADER = ("paper's claim", "ours: candidate", "baselines: mean (one-sided Welch p)", "verdict", "why")
+def claim_tables(claims=CLAIMS, root: Path = REPO, alpha: float = 0.05) -> tuple[list, list]:
+    """(main, secondary) rows (claim, protocol, ours, baselines, verdict, why).
+
+    Main: each statement of the paper once, under the strongest protocol (PROTOCOLS order) that has runs
+    of its candidate, with the stronger protocols not run yet named; secondary: every other protocol
+    with runs, so a verdict at a smaller budget or at the earlier settings stays visible but apart."""
+    by_statement: dict[str, list] = {}
+    for claim, row in zip(claims, build_rows(claims, root, alpha)):
+        by_statement.setdefault(claim.paper, []).append((PROTOCOLS.index(claim.protocol), claim, row))
+    main_rows, secondary = [], []
+    for entries in by_statement.values():
+        entries.sort(key=lambda entry: entry[0])
+        ran = [entry for entry in entries if entry[2][3] != "not run yet"]
+        rank, shown, (paper, ours, cells, result, why) = (ran or entries)[0]
+        not_run = [claim.protocol for r, claim, _ in entries if r < rank]
+        if not_run:
+            note = f"no runs at the {' or the '.join(not_run)} yet"
+            why = note if why == "–" else f"{why}; {note}"
+        main_rows.append((paper, shown.protocol, ours, cells, result, why))
+        secondary += [(row[0], claim.protocol, *row[1:]) for _, claim, row in ran if claim is not shown]
+    return main_rows, secondary
+
+
+HEADER = ("paper's claim", "protocol", "ours: candidate", "baselines: mean (one-sided Welch p)", "verdict", "why")
 
 
 def to_markdown(rows: list[tuple[str, ...]]) -> str:
@@ -202,10 +277,14 @@ def to_markdown(rows: list[tuple[str, ...]]) -> str:
 
 
 def to_latex(rows: list[tuple[str, ...]]) -> str:
-    lines = [r"\begin{tabular}{p{4cm}p{3.5cm}p{4.5cm}p{2cm}p{3cm}}", r"\toprule",
+    lines = [r"\begin{tabular}{p{3.5cm}p{1.8cm}p{3.5cm}p{4.5cm}p{2cm}p{3cm}}", r"\toprule",
              " & ".join(HEADER) + r" \\", r"\midrule"]
     lines += [" & ".join(_latex_escape(c).replace("±", r"$\pm$") for c in row) + r" \\" for row in rows]
     return "\n".join([*lines, r"\bottomrule", r"\end{tabular}"]) + "\n"
+
+
+MAIN_TITLE = "## Each claim under the strongest protocol we ran"
+SECONDARY_TITLE = "## The same claims under weaker protocols (earlier settings, reduced budgets)"
 
 
 def main(argv: list[str] | None = None) -> list[tuple[str, ...]]:
@@ -216,12 +295,12 @@ def main(argv: list[str] | None = None) -> list[tuple[str, ...]]:
     args = p.parse_args(argv)
     if not 0 < args.alpha < 1:
         sys.exit(f"error: --alpha must be in (0, 1), got {args.alpha}")
-    rows = build_rows(root=Path(args.root), alpha=args.alpha)
-    markdown = to_markdown(rows)
+    main_rows, secondary = claim_tables(root=Path(args.root), alpha=args.alpha)
+    markdown = f"{MAIN_TITLE}\n\n{to_markdown(main_rows)}\n{SECONDARY_TITLE}\n\n{to_markdown(secondary)}"
     Path(f"{args.out}.md").write_text(markdown)
-    Path(f"{args.out}.tex").write_text(to_latex(rows))
+    Path(f"{args.out}.tex").write_text(to_latex(main_rows) + "\n" + to_latex(secondary))
     print(markdown + f"\nwrote {args.out}.md and {args.out}.tex")
-    return rows
+    return main_rows
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ import re
 import pytest
 
 from eval_scripts import claims
-from eval_scripts.claims import CLAIMS, Claim, build_rows, to_latex, to_markdown
+from eval_scripts.claims import CLAIMS, PROTOCOLS, Claim, build_rows, claim_tables, to_latex, to_markdown
 from tests.test_tables_plots import write_run
 
 RUNS = ("runs/*/*/*/*",)
@@ -82,18 +82,38 @@ def test_a_method_can_be_scored_on_another_metric(tmp_path):
 
 def test_tables_and_cli(tmp_path, capsys):
     write_scores(tmp_path, "agentmixer", [10, 11, 12])
-    rows = build_rows([claim()], root=tmp_path)
-    assert to_markdown(rows).splitlines()[0].startswith("| paper's claim | ours: candidate |")
+    rows, _ = claim_tables([claim()], root=tmp_path)
+    assert to_markdown(rows).splitlines()[0].startswith("| paper's claim | protocol | ours: candidate |")
     assert r"$\pm$" in to_latex(rows) and to_latex(rows).rstrip().endswith(r"\end{tabular}")
     with pytest.raises(SystemExit, match="--alpha must be in"):
         claims.main(["--alpha", "2", "--out", str(tmp_path / "c")])
+    with pytest.raises(ValueError, match="protocol 'paper' is not one of"):
+        claim(protocol="paper")
+
+
+def test_each_claim_is_shown_once_under_the_strongest_protocol_with_runs(tmp_path):
+    strong, earlier, reduced = PROTOCOLS
+    write_scores(tmp_path, "agentmixer", [10, 11, 12])
+    write_scores(tmp_path, "mappo", [5, 6, 7])
+    write_scores(tmp_path, "mat", [1, 2, 3])
+    by_protocol = {strong: claim("ippo", protocol=strong), earlier: claim(protocol=earlier),
+                   reduced: claim(baselines=("mat",), setting="300k", protocol=reduced)}
+    main_rows, secondary = claim_tables([by_protocol[p] for p in (reduced, strong, earlier)], root=tmp_path)
+    # no ippo runs: the authors' settings are named as missing, the earlier settings' verdict is shown
+    assert main_rows == [("paper says", earlier, *build_rows([claim()], root=tmp_path)[0][1:4],
+                          "no runs at the authors' settings yet")]
+    assert [(row[1], row[4], row[5]) for row in secondary] == [(reduced, "reproduced", "300k")]
+    write_scores(tmp_path, "ippo", [20, 21, 22])
+    main_rows, secondary = claim_tables(list(by_protocol.values()), root=tmp_path)
+    assert [(row[1], row[4], row[5]) for row in main_rows] == [(strong, "reproduced", "–")]
+    assert [row[1] for row in secondary] == [earlier, reduced]
 
 
 @pytest.mark.parametrize("the_claim", CLAIMS, ids=lambda c: c.name)
 def test_every_claim_reads_runs_the_reproduce_scripts_write(the_claim):
     """A claim's glob must match the run dirs its reproduce script makes (experiment names, tasks)."""
-    scripts = {"climbing": ("full",), "predator_prey": ("paper_penalty", "cpu_penalty"),
-               "mujoco": ("paper-cpu_", "cpu_"), "smacv2": ("cpu",), "pm_ablation": ("cpu_",)}
+    scripts = {"climbing": ("full", "parity"), "predator_prey": ("paper_penalty", "cpu_penalty", "parity_penalty"),
+               "mujoco": ("paper-cpu_", "cpu_", "parity-cpu_"), "smacv2": ("cpu",), "pm_ablation": ("cpu_",)}
     for pattern in the_claim.runs:
         folder, experiment = re.fullmatch(r"results/reproduce/(\w+)/run_logs/.*/([\w-]*)\*?(?:_seed\*)", pattern).groups()
         assert any(experiment.startswith(e) or e.startswith(experiment) for e in scripts[folder]), pattern
