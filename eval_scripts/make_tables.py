@@ -65,6 +65,12 @@ class Run:
         logged = ~np.isnan(values)
         return self.progress["env_steps"][logged], values[logged]
 
+    def up_to(self, max_env_steps: int) -> Run:
+        """The run's rows up to max_env_steps (compare methods at the same budget)."""
+        kept = self.progress["env_steps"] <= max_env_steps
+        return Run(self.env, self.scenario, self.algorithm, self.seed, self.run_dir,
+                   {column: values[kept] for column, values in self.progress.items()})
+
     def final_score(self, metric: str, last_k: int) -> float | None:
         """Mean of the last `last_k` evaluations; None when the run has none."""
         _, values = self.eval_curve(metric)
@@ -229,6 +235,8 @@ def add_source_args(p: argparse.ArgumentParser) -> None:
                    help="label methods algorithm:experiment (compare variants of one algorithm)")
     p.add_argument("--metric", default=None, help="progress.csv column (default: eval_episode_won for "
                                                   "smax/smacv2, eval_episode_return otherwise)")
+    p.add_argument("--max_env_steps", type=int, default=None, metavar="N",
+                   help="read each run only up to N env steps (methods run to different budgets compared at one)")
 
 
 def runs_from_sources(args: argparse.Namespace) -> list[Run]:
@@ -243,6 +251,15 @@ def runs_from_sources(args: argparse.Namespace) -> list[Run]:
     runs = load_runs(roots, args.label_experiment)
     if not runs:
         sys.exit(f"error: no run directories (config.json + progress.csv) under {roots}")
+    if args.max_env_steps is not None:
+        if args.max_env_steps < 1:
+            sys.exit(f"error: --max_env_steps must be >= 1, got {args.max_env_steps}")
+        for run in runs:
+            steps = run.progress.get("env_steps", np.empty(0))
+            if not steps.size or steps.max() < args.max_env_steps:
+                print(f"warning: {run.run_dir} ends at {int(steps.max()) if steps.size else 0} env steps, "
+                      f"before --max_env_steps {args.max_env_steps}", file=sys.stderr)
+        runs = [run.up_to(args.max_env_steps) for run in runs]
     return runs
 
 
@@ -267,6 +284,8 @@ def main(argv: list[str] | None = None) -> list[Row]:
         sys.exit("error: no runs with evaluations found")
     rows = summarize(scores, args.n_bootstrap, args.bootstrap_seed, args.candidate)
     title = caption(metrics, args.last_k, args.n_bootstrap, args.candidate)
+    if args.max_env_steps is not None:
+        title += f" Every run read up to {args.max_env_steps:,} env steps."
     out = Path(args.out)
     out = out.with_suffix("") if out.suffix in (".md", ".tex") else out
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -19,6 +19,7 @@ SCRIPTS_DIR = Path(__file__).resolve().parent.parent / "train_scripts"
 SCRIPTS = sorted(p.name for p in SCRIPTS_DIR.glob("reproduce_*.sh") if p.name != "reproduce_lib.sh")
 # Runs per sweep of each script's cpu-scale grid, in order (runtime benchmarks instead of sweeping).
 CPU_SWEEP_RUNS = {
+    "reproduce_agentmixer_sac.sh": [4],         # (agentmixer_sac, masac) x 2 seeds on HalfCheetah 6x1
     "reproduce_ail_vs_agentmixer.sh": [9, 9],   # (ail, agentmixer, mappo) x 3 seeds, climbing then predator-prey,
                                                 # in the climbing and predator_prey reproductions' folders
     "reproduce_climbing.sh": [27, 3],           # 9 methods x 3 seeds, then agentmixer corr x 3 seeds
@@ -97,6 +98,22 @@ def test_igc_variants_env_selects_a_subset_in_its_order_and_refuses_unknown_name
     result = dry_run("strict strickt")
     assert result.returncode == 2
     assert "IGC_VARIANTS: unknown variant 'strickt'; valid: strict mode_preserving" in result.stderr
+    assert not any(tmp_path.iterdir())
+
+
+def test_agentmixer_sac_full_reads_the_ppo_runs_at_the_sac_budget_and_gives_ant_harls_ant_settings(tmp_path):
+    env = {**os.environ, "PYTHON": sys.executable, "MUJOCO_HOME": str(tmp_path / "mj"), "PPO_EXPERIMENT": "paper-cpu"}
+    result = subprocess.run(["bash", str(SCRIPTS_DIR / "reproduce_agentmixer_sac.sh"), "--dry_run", "--scale", "full",
+                             "--out", str(tmp_path / "o")], capture_output=True, text=True, env=env, timeout=60)
+    assert result.returncode == 0, result.stderr
+    sweeps = re.findall(r"--experiment_name (\S+) .*--scenarios (\w+) .*--num_env_steps 1000000(.*) --dry_run",
+                        result.stdout)
+    assert sweeps == [("full_6x1", "HalfCheetah", ""), ("full_4x2", "Ant", " --n_step 5 --critic_lr 3e-4")]
+    assert re.findall(r"^sweep: (\d+) runs", result.stdout, flags=re.M) == ["6", "6"]
+    for robot, conf in (("HalfCheetah", "6x1"), ("Ant", "4x2")):
+        table = next(line for line in result.stdout.splitlines() if f"--out {tmp_path}/o/table_{robot}" in line)
+        assert f"{tmp_path}/mj/run_logs/mujoco/{robot}/mappo/paper-cpu_{conf}_seed" in table
+        assert "--max_env_steps 1000000 --candidate agentmixer_sac" in table
     assert not any(tmp_path.iterdir())
 
 

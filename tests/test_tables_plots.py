@@ -66,6 +66,16 @@ def test_tables_contain_the_right_numbers(fake_runs, tmp_path):
     assert "\\begin{tabular}" in latex and "\\bottomrule" in latex
 
 
+def test_max_env_steps_scores_every_run_at_the_same_budget(fake_runs, tmp_path, capsys):
+    write_run(fake_runs, "matrix", "climbing", "happo", 0, [0])  # ends at 200 env steps
+    rows = make_tables.main([str(fake_runs), "--last_k", "1", "--max_env_steps", "400", "--out", str(tmp_path / "t")])
+    assert {r.algorithm: r.mean for r in rows} == {"agentmixer": 11.0, "mappo": 5.0, "happo": 0.0}  # 2nd evals
+    assert "happo/default_seed0 ends at 200 env steps, before --max_env_steps 400" in capsys.readouterr().err
+    assert "Every run read up to 400 env steps." in (tmp_path / "t.md").read_text()
+    with pytest.raises(SystemExit, match="--max_env_steps must be >= 1, got 0"):
+        make_tables.main([str(fake_runs), "--max_env_steps", "0", "--out", str(tmp_path / "t")])
+
+
 def test_win_rate_is_the_default_metric_for_smax(tmp_path):
     write_run(tmp_path, "smax", "smacv2_5_units", "mat_dec", 0, [0.25, 0.5, 0.75], metric="eval_episode_won")
     scores, metrics = make_tables.collect_scores(make_tables.load_runs([str(tmp_path)]), None, last_k=5)
