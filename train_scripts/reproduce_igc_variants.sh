@@ -3,6 +3,7 @@
 # Each variant is an experiment <prefix>_<variant> of agentmixer:
 #   authors          the paper's form as the authors ran it (the default; no flag)
 #   strict           --igc_strict: every non-mode joint logit capped below the mode's
+#   strict_warm      the same at T = 1 throughout (--temperature_schedule constant), not the authors' 0.1 -> 1 rise
 #   consistency<c>   --igc_consistency_coef c: c · KL(stop-grad π_joint,i ‖ π_i) in the actors' loss (c = 0.1, 1, 10)
 #   mode_preserving  --igc_mode_preserving: ε scales each action's margin below the individual mode, never closes it
 #   gumbel           --pm_gumbel_noise: a sampled Gumbel draw (stored for PPO) under the PM's ε
@@ -26,13 +27,14 @@ SCALES+=(screen)
 parse_reproduce_args igc_variants "$@"
 
 declare -A VARIANT_FLAGS=(
-  [authors]="" [strict]="--igc_strict" [mode_preserving]="--igc_mode_preserving" [gumbel]="--pm_gumbel_noise"
+  [authors]="" [strict]="--igc_strict" [strict_warm]="--igc_strict --temperature_schedule constant"
+  [mode_preserving]="--igc_mode_preserving" [gumbel]="--pm_gumbel_noise"
   [consistency0.1]="--igc_consistency_coef 0.1" [consistency1]="--igc_consistency_coef 1"
   [consistency10]="--igc_consistency_coef 10"
 )
-# The passage screen's order of interest: IGC held by construction first (strict, mode_preserving), then the
+# The passage screen's order of interest: IGC held by construction first (strict, strict_warm, mode_preserving), then the
 # variants that moved the passage result (consistency10, gumbel), then those identical there to the authors' form.
-VARIANTS=(strict mode_preserving consistency10 gumbel consistency1 consistency0.1)
+VARIANTS=(strict strict_warm mode_preserving consistency10 gumbel consistency1 consistency0.1)
 if [[ -n "${IGC_VARIANTS:-}" ]]; then  # a subset, in the given order (e.g. IGC_VARIANTS="strict mode_preserving")
   read -ra chosen <<<"$IGC_VARIANTS"
   for variant in "${chosen[@]}"; do
