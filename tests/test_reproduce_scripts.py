@@ -23,7 +23,8 @@ CPU_SWEEP_RUNS = {
     "reproduce_ail_vs_agentmixer.sh": [9, 9],   # (ail, agentmixer, mappo) x 3 seeds, climbing then predator-prey,
                                                 # in the climbing and predator_prey reproductions' folders
     "reproduce_climbing.sh": [27, 3],           # 9 methods x 3 seeds, then agentmixer corr x 3 seeds
-    "reproduce_igc_variants.sh": [10] * 8,      # agentmixer x 10 seeds per IGC variant on the passage game
+    "reproduce_igc_variants.sh": [10] * 7,      # agentmixer x 10 seeds per IGC variant on the passage game
+                                                # (strict_warm is strict there: T = 1 is the passage default)
     "reproduce_mujoco.sh": [4],                 # (mappo, agentmixer) x 2 seeds on HalfCheetah 6x1
     "reproduce_passage.sh": [20, 20, 5, 5],     # (agentmixer, ail) x 10 seeds, 4 methods x 5, corr x 5, maven x 5
     "reproduce_pm_ablation.sh": [3, 3, 3],      # one sweep per Policy Modifier, 3 seeds each

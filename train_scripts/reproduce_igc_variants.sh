@@ -59,6 +59,8 @@ fi
 
 # predator_prey_task TASK: true for predator-prey's penalty<P> tasks (penalty_100 is a matrix game).
 predator_prey_task() { [[ $1 =~ ^penalty-?[0-9.]+$ ]]; }
+# strict_warm is strict where the default temperature schedule is already constant at T = 1 (all but predator-prey)
+same_as_strict() { [[ $1 == strict_warm ]] && ! predator_prey_task "$2"; }
 
 # variant_sweep EXPERIMENT_SUFFIX VARIANT SWEEP_ARGS...: agentmixer with that variant's flags.
 variant_sweep() {
@@ -71,7 +73,9 @@ grid() {
   local task variant penalty
   for task in "${TASKS[@]}"; do
     if [[ $task == passage ]]; then
-      for variant in authors "${VARIANTS[@]}"; do variant_sweep passage "$variant" "${PASSAGE[@]}"; done
+      for variant in authors "${VARIANTS[@]}"; do
+        same_as_strict "$variant" passage || variant_sweep passage "$variant" "${PASSAGE[@]}"
+      done
     elif predator_prey_task "$task"; then
       penalty=${task#penalty}
       sweep_in "$PREDATOR_PREY_HOME" "${prefix}_$task" --algorithms agentmixer mappo --env predator_prey \
@@ -81,6 +85,7 @@ grid() {
       done
     else
       for variant in authors "${VARIANTS[@]}"; do
+        same_as_strict "$variant" "$task" && continue
         variant_sweep "$task" "$variant" --env matrix --scenarios "$task" --seeds "$SEEDS" --max_parallel 2 \
           --num_env_steps 1000000 "${MATRIX_EVAL[@]}"
       done
@@ -92,7 +97,9 @@ report() {
   local task variant selection candidate metric eval_metric
   for task in "${TASKS[@]}"; do
     selection=""
-    for variant in "${VARIANTS[@]}"; do selection+=" agentmixer:${prefix}_${variant}_$task"; done
+    for variant in "${VARIANTS[@]}"; do
+      same_as_strict "$variant" "$task" || selection+=" agentmixer:${prefix}_${variant}_$task"
+    done
     if predator_prey_task "$task"; then  # the authors' form and MAPPO: the parity runs of the paper's methods
       selection="agentmixer:${prefix}_$task mappo:${prefix}_$task$selection"
       candidate="agentmixer:${prefix}_$task"
