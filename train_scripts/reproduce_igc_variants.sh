@@ -17,7 +17,8 @@
 #           a 2-core machine per AgentMixer run, two at once
 #   full:   as screen with 5 seeds, then Climbing and penalty_100 at 1M steps, 5 seeds
 # $IGC_VARIANTS (space-separated, default all) runs and reports a subset of the variants, in its order.
-# Writes DIR/runs, DIR/run_logs, DIR/summary_passage.md (eval_scripts.passage_summary), per task DIR/table_<task>.md/.tex (the decentralized evaluation return;
+# Writes DIR/runs, DIR/run_logs, DIR/summary_passage.md (eval_scripts.passage_summary), DIR/summary_penalty<P>.md
+# (eval_scripts.igc_summary: executed vs trained return, their gap, IGC, trapped seeds, p against both references), per task DIR/table_<task>.md/.tex (the decentralized evaluation return;
 # p-values: each variant against the others), DIR/train_<task>.md (the joint policy's training-episode
 # return: its gap to the table is what IGC loses), DIR/igc_<task>.md (IGC violation rate), DIR/curves_<task>.png,
 # and DIR/COMMAND.txt.
@@ -113,6 +114,10 @@ report() {
       roots_for "$selection"
       no_runs_yet "summary_$task" || run_step "$PYTHON" -m eval_scripts.passage_summary "${roots[@]}" \
         --label_experiment --out "$out/summary_$task"
+    elif predator_prey_task "$task"; then  # executed vs trained return, IGC, trapped seeds, p against both
+      roots_for "$selection"
+      no_runs_yet "summary_$task" || run_step "$PYTHON" -m eval_scripts.igc_summary "${roots[@]}" \
+        --label_experiment --references "$candidate" "mappo:${prefix}_$task" --out "$out/summary_$task"
     fi
     table "table_$task" "$selection" --label_experiment --candidate "$candidate" "${eval_metric[@]}"
     # the joint (training) policy's return, in each env's own column
