@@ -100,8 +100,11 @@ def _predator_prey_claims(experiment: str, protocol: str, **kw) -> tuple[Claim, 
         Claim(f"asymmetric_learning_failure{name}", "AIL's decentralized students fall short of its fully observable "
               "expert (Fig. 4)", _pp("-1", experiment), "predator_prey/default", "ail@eval_expert_episode_return",
               ("ail",), 5, protocol=protocol, **kw),
-        Claim(f"agentmixer_vs_ail{name}", "AgentMixer's decentralized policies outperform AIL's students (Fig. 4)",
-              _pp("-1", experiment), "predator_prey/default", "agentmixer", ("ail",), 5, protocol=protocol, **kw),
+        # Fig. 4's point is that AgentMixer's decentralized policies act as its joint policy does and solve the
+        # task; a keep-away policy that never captures (-1.28) beats AIL's miscapturing students without that.
+        Claim(f"agentmixer_vs_ail{name}", "AgentMixer's decentralized policies outperform AIL's students and catch "
+              "the prey (return above 0) (Fig. 4)", _pp("-1", experiment), "predator_prey/default", "agentmixer",
+              ("ail",), 5, reaches=0.0, protocol=protocol, **kw),
     )
 
 

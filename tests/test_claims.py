@@ -117,3 +117,18 @@ def test_every_claim_reads_runs_the_reproduce_scripts_write(the_claim):
     for pattern in the_claim.runs:
         folder, experiment = re.fullmatch(r"results/reproduce/(\w+)/run_logs/.*/([\w-]*)\*?(?:_seed\*)", pattern).groups()
         assert any(experiment.startswith(e) or e.startswith(experiment) for e in scripts[folder]), pattern
+
+
+def test_agentmixer_beating_ail_without_a_capture_is_not_fig4_reproduced(tmp_path):
+    # A keep-away AgentMixer (-1.28 on every seed) beats AIL's miscapturing students, but Fig. 4 shows
+    # decentralized policies that solve the task; the claim asks for a return above 0 as well.
+    (fig4,) = [c for c in CLAIMS if c.name == "agentmixer_vs_ail"]
+    write_scores(tmp_path, "agentmixer", [-1.28] * 5)
+    write_scores(tmp_path, "ail", [-3.5, -2.6, -3.9, -3.2, -5.5])
+    local = Claim(fig4.name, fig4.paper, RUNS, "matrix/climbing", fig4.candidate, fig4.baselines, 5,
+                  reaches=fig4.reaches)
+    assert verdict_of(tmp_path, local)[3:] == ("not reproduced", "5 of 5 seeds below 0")
+    capturing = tmp_path / "capturing"
+    write_scores(capturing, "agentmixer", [8.5, 9.0, 8.8, 9.1, 8.7])
+    write_scores(capturing, "ail", [-3.5, -2.6, -3.9, -3.2, -5.5])
+    assert verdict_of(capturing, local)[3] == "reproduced"
