@@ -313,7 +313,8 @@ FLAGS: tuple[Flag, ...] = (
     *_group(
         "network",
         Flag("hidden_size", int, 64, "width of the hidden layers", valid="> 0"),
-        Flag("layer_N", int, 1, "hidden layers of the MLPs", valid="> 0"),
+        Flag("layer_N", int, 1, "hidden layers of the MLPs after the first (on-policy's meaning: 1 = two hidden "
+             "layers; 0 = one, this project's depth before settings parity)", valid=">= 0"),
         Flag("use_recurrent_policy", bool, True, "a GRU after the MLP of actors and critics"),
         Flag("recurrent_N", int, 1, "GRU layers", valid="> 0", needs=(RECURRENT,)),
         Flag("data_chunk_length", int, 1, "steps per chunk that training unrolls the GRU over", valid="> 0",
