@@ -24,7 +24,7 @@ CPU_SWEEP_RUNS = {
                                                 # in the climbing and predator_prey reproductions' folders
     "reproduce_climbing.sh": [27, 3],           # 9 methods x 3 seeds, then agentmixer corr x 3 seeds
     "reproduce_igc_variants.sh": [10] * 7,      # agentmixer x 10 seeds per IGC variant on the passage game
-                                                # (strict_warm is strict there: T = 1 is the passage default)
+                                                # (the *_warm ones are their base there: T = 1 is the default)
     "reproduce_mujoco.sh": [4],                 # (mappo, agentmixer) x 2 seeds on HalfCheetah 6x1
     "reproduce_passage.sh": [20, 20, 5, 5],     # (agentmixer, ail) x 10 seeds, 4 methods x 5, corr x 5, maven x 5
     "reproduce_pm_ablation.sh": [3, 3, 3],      # one sweep per Policy Modifier, 3 seeds each
@@ -73,17 +73,21 @@ def test_igc_variants_screen_shares_the_parity_runs_of_the_paper_methods(tmp_pat
     result = subprocess.run(["bash", str(SCRIPTS_DIR / "reproduce_igc_variants.sh"), "--dry_run", "--scale", "screen",
                              "--out", str(tmp_path / "o")], capture_output=True, text=True, env=env, timeout=60)
     assert result.returncode == 0, result.stderr
-    variants = ["strict", "strict_warm", "mode_preserving", "consistency10", "gumbel", "consistency1", "consistency0.1"]
+    variants = ["strict", "strict_warm", "authors_warm", "mode_preserving", "consistency10", "gumbel", "consistency1",
+                "consistency0.1"]
     experiments = re.findall(r"--experiment_name (\S+)", result.stdout)
     assert experiments == [e for p in ("-1", "0") for e in (f"parity_penalty{p}", *(f"parity_{v}_penalty{p}"
                                                                                       for v in variants))]
     # the authors' form and MAPPO (2 x 3 seeds) run in the predator-prey reproduction's folder, shared with it
-    assert re.findall(r"^sweep: (\d+) runs", result.stdout, flags=re.M) == (["6"] + ["3"] * 7) * 2
+    assert re.findall(r"^sweep: (\d+) runs", result.stdout, flags=re.M) == (["6"] + ["3"] * 8) * 2
     assert f"--runs_dir {tmp_path}/pp/runs --save_logs_to {tmp_path}/pp/run_logs --experiment_name parity_penalty-1 " \
         in result.stdout
     assert "--igc_consistency_coef 10" in result.stdout and "--pm_gumbel_noise" in result.stdout
     assert "parity_strict_warm_penalty-1 --algorithms agentmixer --env predator_prey --seeds 1-3 --max_parallel 2 " \
            "--penalty -1 --igc_strict --temperature_schedule constant --dry_run" in result.stdout
+    # the control: the authors' IGC form (no IGC flag) at T = 1 throughout
+    assert "parity_authors_warm_penalty0 --algorithms agentmixer --env predator_prey --seeds 1-3 --max_parallel 2 " \
+           "--penalty 0 --temperature_schedule constant --dry_run" in result.stdout
     assert not any(tmp_path.iterdir())
 
 
@@ -100,7 +104,8 @@ def test_igc_variants_env_selects_a_subset_in_its_order_and_refuses_unknown_name
                                           f"parity_strict_penalty{p}")]
     result = dry_run("strict strickt")
     assert result.returncode == 2
-    assert "IGC_VARIANTS: unknown variant 'strickt'; valid: strict strict_warm mode_preserving" in result.stderr
+    assert "IGC_VARIANTS: unknown variant 'strickt'; valid: strict strict_warm authors_warm mode_preserving" \
+        in result.stderr
     assert not any(tmp_path.iterdir())
 
 

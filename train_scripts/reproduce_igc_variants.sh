@@ -4,6 +4,7 @@
 #   authors          the paper's form as the authors ran it (the default; no flag)
 #   strict           --igc_strict: every non-mode joint logit capped below the mode's
 #   strict_warm      the same at T = 1 throughout (--temperature_schedule constant), not the authors' 0.1 -> 1 rise
+#   authors_warm     the authors' form at T = 1 throughout: the control that tells the schedule's effect from the cap's
 #   consistency<c>   --igc_consistency_coef c: c · KL(stop-grad π_joint,i ‖ π_i) in the actors' loss (c = 0.1, 1, 10)
 #   mode_preserving  --igc_mode_preserving: ε scales each action's margin below the individual mode, never closes it
 #   gumbel           --pm_gumbel_noise: a sampled Gumbel draw (stored for PPO) under the PM's ε
@@ -29,13 +30,15 @@ parse_reproduce_args igc_variants "$@"
 
 declare -A VARIANT_FLAGS=(
   [authors]="" [strict]="--igc_strict" [strict_warm]="--igc_strict --temperature_schedule constant"
+  [authors_warm]="--temperature_schedule constant"
   [mode_preserving]="--igc_mode_preserving" [gumbel]="--pm_gumbel_noise"
   [consistency0.1]="--igc_consistency_coef 0.1" [consistency1]="--igc_consistency_coef 1"
   [consistency10]="--igc_consistency_coef 10"
 )
 # The passage screen's order of interest: IGC held by construction first (strict, strict_warm, mode_preserving), then the
 # variants that moved the passage result (consistency10, gumbel), then those identical there to the authors' form.
-VARIANTS=(strict strict_warm mode_preserving consistency10 gumbel consistency1 consistency0.1)
+# authors_warm (a control, not an IGC variant) comes after strict_warm.
+VARIANTS=(strict strict_warm authors_warm mode_preserving consistency10 gumbel consistency1 consistency0.1)
 if [[ -n "${IGC_VARIANTS:-}" ]]; then  # a subset, in the given order (e.g. IGC_VARIANTS="strict mode_preserving")
   read -ra chosen <<<"$IGC_VARIANTS"
   for variant in "${chosen[@]}"; do
@@ -60,8 +63,9 @@ fi
 
 # predator_prey_task TASK: true for predator-prey's penalty<P> tasks (penalty_100 is a matrix game).
 predator_prey_task() { [[ $1 =~ ^penalty-?[0-9.]+$ ]]; }
-# strict_warm is strict where the default temperature schedule is already constant at T = 1 (all but predator-prey)
-same_as_strict() { [[ $1 == strict_warm ]] && ! predator_prey_task "$2"; }
+# A *_warm variant is its base variant where the default temperature schedule is already constant at T = 1
+# (every task but predator-prey), so it is not run there.
+same_as_base() { [[ $1 == *_warm ]] && ! predator_prey_task "$2"; }
 
 # variant_sweep EXPERIMENT_SUFFIX VARIANT SWEEP_ARGS...: agentmixer with that variant's flags.
 variant_sweep() {
@@ -75,7 +79,7 @@ grid() {
   for task in "${TASKS[@]}"; do
     if [[ $task == passage ]]; then
       for variant in authors "${VARIANTS[@]}"; do
-        same_as_strict "$variant" passage || variant_sweep passage "$variant" "${PASSAGE[@]}"
+        same_as_base "$variant" passage || variant_sweep passage "$variant" "${PASSAGE[@]}"
       done
     elif predator_prey_task "$task"; then
       penalty=${task#penalty}
@@ -86,7 +90,7 @@ grid() {
       done
     else
       for variant in authors "${VARIANTS[@]}"; do
-        same_as_strict "$variant" "$task" && continue
+        same_as_base "$variant" "$task" && continue
         variant_sweep "$task" "$variant" --env matrix --scenarios "$task" --seeds "$SEEDS" --max_parallel 2 \
           --num_env_steps 1000000 "${MATRIX_EVAL[@]}"
       done
@@ -99,7 +103,7 @@ report() {
   for task in "${TASKS[@]}"; do
     selection=""
     for variant in "${VARIANTS[@]}"; do
-      same_as_strict "$variant" "$task" || selection+=" agentmixer:${prefix}_${variant}_$task"
+      same_as_base "$variant" "$task" || selection+=" agentmixer:${prefix}_${variant}_$task"
     done
     if predator_prey_task "$task"; then  # the authors' form and MAPPO: the parity runs of the paper's methods
       selection="agentmixer:${prefix}_$task mappo:${prefix}_$task$selection"
