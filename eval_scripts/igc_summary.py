@@ -9,7 +9,8 @@ return (what is executed), the joint policy's training-episode return (what PPO 
 joint policy; the policy itself for the other methods), the IGC violation rate and mode margin
 (AgentMixer only), and the captures and miscaptures per evaluation episode. Per method: mean ± std over
 seeds of each, the gap joint − decentralized and that gap as a share of the return range (the highest
-minus the lowest per-seed decentralized return in the table), the seeds in the keep-away trap (no
+minus the lowest per-seed decentralized return in the table and in `--range_runs`, e.g. the whole parity
+grid of the task, so a table of a few close runs does not shrink the range), the seeds in the keep-away trap (no
 capture and no miscapture in evaluation), and the one-sided Welch p of the method's decentralized return
 above each reference method's. Writes <out>.md and <out>.tex; prints the Markdown.
 """
@@ -72,8 +73,10 @@ def _p_greater(a, b) -> float:
         return welch_t_test_greater(np.asarray(a), np.asarray(b))
 
 
-def summary_rows(runs: list[Run], references: list[str], last_k: int = 5) -> list[list[str]]:
-    """One row per method (table order): see the module docstring for the columns."""
+def summary_rows(runs: list[Run], references: list[str], last_k: int = 5,
+                 range_runs: list[Run] = ()) -> list[list[str]]:
+    """One row per method (table order): see the module docstring for the columns; `range_runs` only widen
+    the return range."""
     by_method: dict[str, list[Seed]] = {}
     for run in sorted(runs, key=lambda r: r.seed):
         if run.eval_curve("eval_episode_return")[1].size:
@@ -81,6 +84,8 @@ def summary_rows(runs: list[Run], references: list[str], last_k: int = 5) -> lis
     if not by_method:
         raise ValueError("no runs with evaluations")
     scores = [s.decentralized for seeds in by_method.values() for s in seeds]
+    scores += [last_mean(run, "eval_episode_return", last_k) for run in range_runs
+               if run.eval_curve("eval_episode_return")[1].size]
     return_range = max(scores) - min(scores)
     rows = []
     for method in sorted(by_method, key=lambda m: method_sort_key(m.split(":")[0]) + (m,)):
@@ -104,7 +109,7 @@ def header(references: list[str]) -> list[str]:
 def caption(last_k: int) -> str:
     return (f"Per seed the mean of the last {last_k} logged values; mean ± std over seeds. Decentralized: the "
             "executed individual policies' evaluation return; joint policy: the training-episode return of the "
-            "policy PPO trained. Range: highest minus lowest per-seed decentralized return in the table. Trapped: "
+            "policy PPO trained. Range: highest minus lowest per-seed decentralized return in the table and its range runs. Trapped: "
             "no capture and no miscapture in evaluation (keep-away). p: one-sided Welch t-test of the "
             "decentralized return above the reference's.")
 
@@ -132,6 +137,8 @@ def main(argv: list[str] | None = None) -> list[list[str]]:
                    help="label methods algorithm:experiment (compare variants of one algorithm)")
     p.add_argument("--references", nargs="*", default=[], metavar="METHOD",
                    help="methods every other is tested against (e.g. agentmixer:parity_penalty-1 mappo:parity_penalty-1)")
+    p.add_argument("--range_runs", nargs="*", default=[], metavar="ROOT",
+                   help="more run dirs or globs whose decentralized returns widen the return range (not tabled)")
     p.add_argument("--last_k", type=int, default=5, help="logged values averaged per seed (default 5)")
     p.add_argument("--out", required=True, help="output path; writes <out>.md and <out>.tex")
     args = p.parse_args(argv)
@@ -147,7 +154,7 @@ def main(argv: list[str] | None = None) -> list[list[str]]:
               f"{', '.join(sorted(found))}", file=sys.stderr)
         args.references = [r for r in args.references if r in found]
     try:
-        rows = summary_rows(runs, args.references, args.last_k)
+        rows = summary_rows(runs, args.references, args.last_k, load_runs(args.range_runs, False))
     except ValueError as err:
         sys.exit(f"error: {err}")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

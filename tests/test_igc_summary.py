@@ -63,3 +63,12 @@ def test_a_missing_reference_is_named_with_the_methods_found_and_left_out(runs, 
     assert [len(row) for row in rows] == [10, 10]  # one p-value column: mappo's
     with pytest.raises(SystemExit, match="--last_k must be >= 1, got 0"):
         igc_summary.main([str(runs), "--last_k", "0", "--out", str(tmp_path / "s")])
+
+
+def test_range_runs_widen_the_return_range_without_entering_the_table(runs, tmp_path):
+    write_run(tmp_path / "grid", "maven", "parity", 1, -20.0, -20.0, captures=2)  # a worse method of the grid
+    rows = igc_summary.main([str(runs / "*/*/*/*_seed*"), "--label_experiment", "--range_runs", str(tmp_path / "grid"),
+                             "--out", str(tmp_path / "s")])
+    assert [row[0] for row in rows] == ["agentmixer:parity_strict", "mappo:parity"]
+    gap = np.mean(np.subtract([9.0, 9.5, -1.3], [8.0, 8.5, -1.28]))
+    assert rows[0][5] == f"{100 * gap / (8.5 + 20.0):.1f} %"

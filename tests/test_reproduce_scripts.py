@@ -85,6 +85,9 @@ def test_igc_variants_screen_shares_the_parity_runs_of_the_paper_methods(tmp_pat
     assert "--igc_consistency_coef 10" in result.stdout and "--pm_gumbel_noise" in result.stdout
     assert "parity_strict_warm_penalty-1 --algorithms agentmixer --env predator_prey --seeds 1-3 --max_parallel 2 " \
            "--penalty -1 --igc_strict --temperature_schedule constant --dry_run" in result.stdout
+    # the goal's "2 % of the return range": the range spans every run of the paper's methods at that penalty
+    assert rf"--range_runs {tmp_path}/pp/runs/\*/\*/\*/\*_penalty-1_seed\* --out {tmp_path}/o/summary_penalty-1" \
+        in result.stdout
     # the control: the authors' IGC form (no IGC flag) at T = 1 throughout
     assert "parity_authors_warm_penalty0 --algorithms agentmixer --env predator_prey --seeds 1-3 --max_parallel 2 " \
            "--penalty 0 --temperature_schedule constant --dry_run" in result.stdout

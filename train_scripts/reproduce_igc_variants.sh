@@ -120,8 +120,10 @@ report() {
         --label_experiment --out "$out/summary_$task"
     elif predator_prey_task "$task"; then  # executed vs trained return, IGC, trapped seeds, p against both
       roots_for "$selection"
+      # the return range spans every run of the paper's methods on this task (at parity and before), not just these
       no_runs_yet "summary_$task" || run_step "$PYTHON" -m eval_scripts.igc_summary "${roots[@]}" \
-        --label_experiment --references "$candidate" "mappo:${prefix}_$task" --out "$out/summary_$task"
+        --label_experiment --references "$candidate" "mappo:${prefix}_$task" \
+        --range_runs "$PREDATOR_PREY_HOME/runs/*/*/*/*_${task}_seed*" --out "$out/summary_$task"
     fi
     table "table_$task" "$selection" --label_experiment --candidate "$candidate" "${eval_metric[@]}"
     # the joint (training) policy's return, in each env's own column
