@@ -109,8 +109,20 @@ def method_label(config: dict, with_experiment: bool) -> str:
     return f"{config['algorithm_name']}:{config['experiment_name']}" if with_experiment else config["algorithm_name"]
 
 
-def load_runs(roots: list[str], with_experiment: bool = False) -> list[Run]:
-    """Runs under `roots`; a seed found twice for the same task and method keeps its newest run."""
+def unfinished(run: Run, budget: int | None) -> str:
+    """Why the run stops short of `budget` env steps ("" when it does not, or when no budget is known)."""
+    steps = run.progress.get("env_steps", np.empty(0))
+    last = int(np.nanmax(steps)) if steps.size else 0
+    return f"{last} of {budget} env steps" if budget and last < budget else ""
+
+
+def load_runs(roots: list[str], with_experiment: bool = False, include_unfinished: bool = False,
+              budget: int | None = None) -> list[Run]:
+    """Runs under `roots`; a seed found twice for the same task and method keeps its newest run.
+
+    A run stopped before its budget (`budget` env steps, else its config's num_env_steps) is left out with
+    a warning unless `include_unfinished`: a killed run's last evaluations are not its final score.
+    """
     by_key: dict[tuple, Run] = {}
     for run_dir in find_run_dirs(roots):
         config_path = run_dir / "config.json"
@@ -120,6 +132,10 @@ def load_runs(roots: list[str], with_experiment: bool = False) -> list[Run]:
         config = json.loads(config_path.read_text())
         run = Run(config["env_name"], config["scenario_name"], method_label(config, with_experiment), int(config["seed"]),
                   run_dir, read_progress(run_dir / "progress.csv"))
+        if not include_unfinished and (short := unfinished(run, budget or config.get("num_env_steps"))):
+            print(f"warning: {run_dir} is unfinished ({short}); left out (--include_unfinished keeps it)",
+                  file=sys.stderr)
+            continue
         key = (run.task, run.algorithm, run.seed)
         if key in by_key:
             older, newer = sorted((by_key[key], run), key=lambda r: (r.run_dir / "progress.csv").stat().st_mtime)
@@ -237,6 +253,8 @@ def add_source_args(p: argparse.ArgumentParser) -> None:
                                                   "smax/smacv2, eval_episode_return otherwise)")
     p.add_argument("--max_env_steps", type=int, default=None, metavar="N",
                    help="read each run only up to N env steps (methods run to different budgets compared at one)")
+    p.add_argument("--include_unfinished", action="store_true",
+                   help="keep runs stopped before their budget (to watch a sweep; their scores are not final)")
 
 
 def runs_from_sources(args: argparse.Namespace) -> list[Run]:
@@ -248,17 +266,13 @@ def runs_from_sources(args: argparse.Namespace) -> list[Run]:
         roots.append(args.wandb_dir)
     if not roots:
         sys.exit("error: give run directories (or glob patterns) and/or --wandb ENTITY/PROJECT")
-    runs = load_runs(roots, args.label_experiment)
+    if args.max_env_steps is not None and args.max_env_steps < 1:
+        sys.exit(f"error: --max_env_steps must be >= 1, got {args.max_env_steps}")
+    # a run short of --max_env_steps is unfinished at that budget: left out unless --include_unfinished
+    runs = load_runs(roots, args.label_experiment, args.include_unfinished, args.max_env_steps)
     if not runs:
-        sys.exit(f"error: no run directories (config.json + progress.csv) under {roots}")
+        sys.exit(f"error: no finished run directories (config.json + progress.csv) under {roots}")
     if args.max_env_steps is not None:
-        if args.max_env_steps < 1:
-            sys.exit(f"error: --max_env_steps must be >= 1, got {args.max_env_steps}")
-        for run in runs:
-            steps = run.progress.get("env_steps", np.empty(0))
-            if not steps.size or steps.max() < args.max_env_steps:
-                print(f"warning: {run.run_dir} ends at {int(steps.max()) if steps.size else 0} env steps, "
-                      f"before --max_env_steps {args.max_env_steps}", file=sys.stderr)
         runs = [run.up_to(args.max_env_steps) for run in runs]
     return runs
 

@@ -69,11 +69,28 @@ def test_tables_contain_the_right_numbers(fake_runs, tmp_path):
 def test_max_env_steps_scores_every_run_at_the_same_budget(fake_runs, tmp_path, capsys):
     write_run(fake_runs, "matrix", "climbing", "happo", 0, [0])  # ends at 200 env steps
     rows = make_tables.main([str(fake_runs), "--last_k", "1", "--max_env_steps", "400", "--out", str(tmp_path / "t")])
-    assert {r.algorithm: r.mean for r in rows} == {"agentmixer": 11.0, "mappo": 5.0, "happo": 0.0}  # 2nd evals
-    assert "happo/default_seed0 ends at 200 env steps, before --max_env_steps 400" in capsys.readouterr().err
+    assert {r.algorithm: r.mean for r in rows} == {"agentmixer": 11.0, "mappo": 5.0}  # 2nd evals; happo is short
+    assert "happo/default_seed0 is unfinished (200 of 400 env steps); left out" in capsys.readouterr().err
     assert "Every run read up to 400 env steps." in (tmp_path / "t.md").read_text()
+    rows = make_tables.main([str(fake_runs), "--last_k", "1", "--max_env_steps", "400", "--include_unfinished",
+                             "--out", str(tmp_path / "t")])
+    assert {r.algorithm: r.mean for r in rows} == {"agentmixer": 11.0, "mappo": 5.0, "happo": 0.0}
     with pytest.raises(SystemExit, match="--max_env_steps must be >= 1, got 0"):
         make_tables.main([str(fake_runs), "--max_env_steps", "0", "--out", str(tmp_path / "t")])
+
+
+def test_a_run_killed_before_its_budget_is_not_scored(fake_runs, tmp_path, capsys):
+    """A sweep stopped mid-run leaves a partial progress.csv beside the finished runs; its last evaluations
+    are not a final score, so tables (and the claims built on them) leave it out unless asked."""
+    killed = write_run(fake_runs, "matrix", "climbing", "ippo", 0, [1.0, 2.0])  # 400 of its 1000 env steps
+    config = json.loads((killed / "config.json").read_text())
+    (killed / "config.json").write_text(json.dumps({**config, "num_env_steps": 1000}))
+    finished = write_run(fake_runs, "matrix", "climbing", "happo", 0, [1.0, 2.0])
+    (finished / "config.json").write_text(json.dumps({**config, "algorithm_name": "happo", "num_env_steps": 400}))
+    methods = {run.algorithm for run in make_tables.load_runs([str(fake_runs)])}
+    assert methods == {"agentmixer", "mappo", "happo"}
+    assert "ippo/default_seed0 is unfinished (400 of 1000 env steps); left out" in capsys.readouterr().err
+    assert "ippo" in {run.algorithm for run in make_tables.load_runs([str(fake_runs)], include_unfinished=True)}
 
 
 def test_win_rate_is_the_default_metric_for_smax(tmp_path):
