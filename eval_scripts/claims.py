@@ -229,9 +229,14 @@ def verdict(claim: Claim, groups: dict[str, Group], alpha: float) -> tuple[str, 
             if outcome in outcomes.values():
                 reasons.append(reason + ", ".join(b for b, o in outcomes.items() if o == outcome))
     seeds = min([groups[m].scores.size for m in groups] or [0])
-    if seeds < claim.seeds or missing:
+    # More seeds can change any verdict; a missing baseline cannot undo a "not reproduced" (it can only add
+    # a method the candidate fails to beat), so that verdict stands without it.
+    if seeds < claim.seeds or (missing and result != "not reproduced"):
         result += " at this budget" if result == "inconclusive" else " (so far)"
-        reasons.append(f"{seeds} of {claim.seeds} seeds" + (f"; no runs of {', '.join(missing)}" if missing else ""))
+    if seeds < claim.seeds:
+        reasons.append(f"{seeds} of {claim.seeds} seeds")
+    if missing:
+        reasons.append(f"no runs of {', '.join(missing)}")
     if claim.setting:
         reasons.append(claim.setting)
     return result, "; ".join(reasons), cells

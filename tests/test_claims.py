@@ -68,6 +68,16 @@ def test_missing_seeds_and_runs_are_named(tmp_path):
     assert verdict_of(tmp_path, claim("mat"))[3:] == ("not run yet", "no runs of the candidate")
 
 
+def test_a_missing_baseline_leaves_a_not_reproduced_final_but_named(tmp_path):
+    """All seeds in and the candidate short of the claimed return: no baseline still to come can change that."""
+    write_scores(tmp_path, "agentmixer", [7, 7, 7])
+    write_scores(tmp_path, "mappo", [7, 7, 7])
+    row = verdict_of(tmp_path, claim(baselines=("mappo", "maven"), reaches=11.0))
+    assert row[3:] == ("not reproduced", "3 of 3 seeds below 11; mappo not lower; no runs of maven")
+    write_scores(tmp_path, "happo", [5, 6, 7])  # unclear against happo: maven could still decide it
+    assert verdict_of(tmp_path, claim(baselines=("happo", "maven")))[3] == "inconclusive at this budget"
+
+
 def test_a_method_can_be_scored_on_another_metric(tmp_path):
     for seed, (students, expert) in enumerate([(2, 9), (3, 10), (4, 11)], start=1):
         run = write_run(tmp_path / "runs", "matrix", "climbing", "ail", seed, [0] + [students] * 5)
