@@ -230,14 +230,17 @@ def test_report_only_skips_the_experiments_of_a_grid_not_reached_yet(tmp_path):
 
 
 def test_report_only_without_runs_of_the_scale_names_the_experiments_that_are_there(tmp_path):
-    """The committed Climbing logs are --scale full runs of an earlier default (experiments full and
-    full_corr): --report_only at another scale must fail and say so, not print skips and exit 0."""
+    """The committed Climbing logs are --scale full runs (experiments full and full_corr of an earlier default,
+    parity of today's): --report_only at another scale must fail and say so, not print skips and exit 0."""
     out = tmp_path / "climbing"
-    shutil.copytree(SCRIPTS_DIR.parent / "results/reproduce/climbing/run_logs", out / "run_logs")
+    committed = SCRIPTS_DIR.parent / "results/reproduce/climbing/run_logs"
+    shutil.copytree(committed, out / "run_logs")
+    experiments = sorted({run.name.rsplit("_seed", 1)[0] for run in committed.glob("*/*/*/*_seed*")})
+    assert {"full", "full_corr"} <= set(experiments) and not any(e.startswith("cpu") for e in experiments)
     report = run_script("reproduce_climbing.sh", "--scale", "cpu", "--out", str(out), "--report_only", timeout=120)
     assert report.returncode == 2, report.stdout[-2000:] + report.stderr[-2000:]
     assert ("error: --report_only: no finished runs of --scale cpu in " + str(out / "runs") +
-            " (experiments there: full full_corr)") in report.stderr
+            f" (experiments there: {' '.join(experiments)})") in report.stderr
 
 
 def test_runtime_paper_cpu_tabulates_the_committed_runs_without_benchmarking(tmp_path):
