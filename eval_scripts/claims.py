@@ -229,9 +229,10 @@ def verdict(claim: Claim, groups: dict[str, Group], alpha: float) -> tuple[str, 
             if outcome in outcomes.values():
                 reasons.append(reason + ", ".join(b for b, o in outcomes.items() if o == outcome))
     seeds = min([groups[m].scores.size for m in groups] or [0])
-    # More seeds can change any verdict; a missing baseline cannot undo a "not reproduced" (it can only add
-    # a method the candidate fails to beat), so that verdict stands without it.
-    if seeds < claim.seeds or (missing and result != "not reproduced"):
+    # More seeds can change a verdict, and a missing baseline an "inconclusive" or "reproduced"; nothing of the
+    # baselines can undo the candidate missing the claimed return on its full count of seeds.
+    final = missed and cand.size >= claim.seeds
+    if not final and (seeds < claim.seeds or (missing and result != "not reproduced")):
         result += " at this budget" if result == "inconclusive" else " (so far)"
     if seeds < claim.seeds:
         reasons.append(f"{seeds} of {claim.seeds} seeds")

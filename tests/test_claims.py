@@ -74,6 +74,9 @@ def test_a_missing_baseline_leaves_a_not_reproduced_final_but_named(tmp_path):
     write_scores(tmp_path, "mappo", [7, 7, 7])
     row = verdict_of(tmp_path, claim(baselines=("mappo", "maven"), reaches=11.0))
     assert row[3:] == ("not reproduced", "3 of 3 seeds below 11; mappo not lower; no runs of maven")
+    write_scores(tmp_path, "mat_dec", [7, 7])  # a baseline short of seeds cannot undo it either
+    row = verdict_of(tmp_path, claim(baselines=("mat_dec",), reaches=11.0))
+    assert row[3:] == ("not reproduced", "3 of 3 seeds below 11; mat_dec not lower; 2 of 3 seeds")
     write_scores(tmp_path, "happo", [5, 6, 7])  # unclear against happo: maven could still decide it
     assert verdict_of(tmp_path, claim(baselines=("happo", "maven")))[3] == "inconclusive at this budget"
 
