@@ -109,9 +109,9 @@ def header(references: list[str]) -> list[str]:
 def caption(last_k: int) -> str:
     return (f"Per seed the mean of the last {last_k} logged values; mean ± std over seeds. Decentralized: the "
             "executed individual policies' evaluation return; joint policy: the training-episode return of the "
-            "policy PPO trained. Range: highest minus lowest per-seed decentralized return in the table and its range runs. Trapped: "
-            "no capture and no miscapture in evaluation (keep-away). p: one-sided Welch t-test of the "
-            "decentralized return above the reference's.")
+            "policy PPO trained. Range: highest minus lowest per-seed decentralized return in the table and its "
+            "range runs. Trapped: no capture and no miscapture in evaluation (keep-away). p: one-sided Welch t-test "
+            "of the decentralized return above the reference's.")
 
 
 def to_markdown(rows, references, last_k) -> str:
