@@ -2,6 +2,7 @@
 import csv
 import json
 import math
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -198,6 +199,24 @@ def test_trainer_optimizers():
     metrics = trainer.train(rollout_buffer(policy))
     assert {"joint_ratio", "modifier_grad_norm", "actor_grad_norm", "temperature"} <= set(metrics)
     assert any(not torch.equal(b, p) for b, p in zip(before, policy.modifier.parameters()))
+
+
+@pytest.mark.parametrize("joint", [True, False])
+def test_joint_ratio_clips_the_product_and_no_joint_ratio_each_factor(joint):
+    """Agent 0 stepped past the clip (ratio 2), the others barely (1.01), positive advantages: the
+    joint ratio 2 · 1.01² is clipped, so no agent gets gradient; per agent only agent 0's term is."""
+    _, policy = make_policy(spaces.Discrete(4), *(() if joint else ("--no-joint_ratio",)))
+    trainer = AgentMixerTrainer(policy.cfg, policy, torch.Generator().manual_seed(0))
+    buf = rollout_buffer(policy)
+    batch = next(buf.minibatches(1, 1, torch.ones_like(buf.advantages)))
+    step = torch.full_like(batch.old_log_probs, math.log(1.01))
+    step[:, :, 0] = math.log(2.0)
+    log_probs = (batch.old_log_probs + step).requires_grad_()
+    loss, metrics = trainer.actor_loss(batch, SimpleNamespace(log_probs=log_probs, info={}))
+    loss.backward()
+    assert metrics["joint_ratio"].item() == pytest.approx(2 * 1.01 ** (N - 1), rel=1e-5)
+    assert log_probs.grad[:, :, 0].abs().max() == 0
+    assert (log_probs.grad[:, :, 1:] == 0).all() if joint else (log_probs.grad[:, :, 1:] != 0).all()
 
 
 def n_params(module: torch.nn.Module) -> int:

@@ -62,7 +62,8 @@ def temperature_at(cfg, update: int, n_updates: int) -> float:
 
 
 class AgentMixerTrainer(PPOTrainer):
-    """Joint ratio r = Π_i π_joint,i(a_i)/π_old,i(a_i) times each agent's own advantage.
+    """Joint ratio r = Π_i π_joint,i(a_i)/π_old,i(a_i) times each agent's own advantage (with
+    --no-joint_ratio each agent's own factor r_i instead, as MAPPO).
 
     Advantages are normalised per agent (agent-specific critics), with or without
     --share_policy. Without it each agent's critic also has its own ValueNorm and each
@@ -86,10 +87,13 @@ class AgentMixerTrainer(PPOTrainer):
 
     def actor_loss(self, batch: Batch, result) -> tuple[torch.Tensor, dict]:
         # Dead agents contribute factor 1 to the product (their log-ratio is masked to 0).
-        log_ratio = ((result.log_probs - batch.old_log_probs) * batch.active_masks).sum(dim=2, keepdim=True)
-        ratio = torch.exp(log_ratio).expand_as(batch.advantages)
+        agent_log_ratio = (result.log_probs - batch.old_log_probs) * batch.active_masks  # (L, B, N, 1)
+        log_ratio = agent_log_ratio.sum(dim=2, keepdim=True)
+        joint = torch.exp(log_ratio).expand_as(batch.advantages)
+        # The product clips the team's step: one agent's large factor stops every agent's gradient.
+        ratio = joint if self.cfg.joint_ratio else torch.exp(agent_log_ratio)
         loss = masked_mean(clipped_surrogate(ratio, batch.advantages, self.cfg.clip_param), self.policy_mask(batch))
-        metrics = {"joint_ratio": ratio.mean(), "approx_kl": -log_ratio.mean(), "temperature": self.policy.temperature}
+        metrics = {"joint_ratio": joint.mean(), "approx_kl": -log_ratio.mean(), "temperature": self.policy.temperature}
         if "igc_consistency_kl" in result.info:  # --igc_consistency_coef: the actors follow the joint policy
             consistency = masked_mean(result.info["igc_consistency_kl"], self.policy_mask(batch))
             loss = loss + self.cfg.igc_consistency_coef * consistency
