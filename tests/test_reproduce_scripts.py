@@ -31,6 +31,7 @@ CPU_SWEEP_RUNS = {
     "reproduce_predator_prey.sh": [9],          # (mappo, agentmixer, ail) x 3 seeds at penalty -1
     "reproduce_runtime.sh": [],
     "reproduce_smacv2.sh": [4],                 # (mappo, agentmixer) x 2 seeds on SMAX smacv2_5_units
+    "reproduce_trap_mechanism.sh": [3] * 4,     # agentmixer x seeds 1, 2, 4 per condition at penalty -1
 }
 
 
@@ -63,6 +64,8 @@ def test_cpu_dry_run_prints_the_plan_and_writes_nothing(name, tmp_path):
     assert sum(result.stdout.count(f"fresh    {d}") for d in runs_dirs) == sum(planned)
     if name == "reproduce_runtime.sh":
         assert "benchmarks/throughput.py" in result.stdout
+    elif name == "reproduce_trap_mechanism.sh":
+        assert "eval_scripts.trap_screen" in result.stdout and "eval_scripts.plot_curves" in result.stdout
     else:
         assert "eval_scripts.make_tables" in result.stdout and "eval_scripts.plot_curves" in result.stdout
     assert not any(tmp_path.iterdir()), f"a dry run wrote {sorted(tmp_path.rglob('*'))}"
@@ -139,6 +142,23 @@ def test_predator_prey_paper_scales_stack_one_table_per_penalty(scale, penalties
     assert f"combine {' '.join(f'table_penalty{p}' for p in penalties)} into {tmp_path / 'o'}/table_{scale}.md" \
         in result.stdout
     assert "--candidate agentmixer:parity_penalty-1" in result.stdout
+
+
+def test_trap_mechanism_changes_one_factor_at_a_time_at_t_1(tmp_path):
+    result = run_script("reproduce_trap_mechanism.sh", "--dry_run", "--out", str(tmp_path / "out"))
+    assert result.returncode == 0, result.stderr
+    sweeps = [line for line in result.stdout.splitlines() if line.startswith("+ ") and "onpolicy.sweep" in line]
+    assert len(sweeps) == 4
+    assert all("--temperature_schedule constant --num_env_steps 300000" in line for line in sweeps)
+    flags = {re.search(r"screen300k_(\w+)_penalty-1", line).group(1): ("--mixer_lr 1e-12" in line,
+                                                                        "--no-joint_ratio" in line) for line in sweeps}
+    assert flags == {"authors_warm": (False, False), "pm_frozen_warm": (True, False),
+                     "agent_ratio_warm": (False, True), "pm_frozen_agent_ratio_warm": (True, True)}
+    assert "--references mappo:parity_penalty-1 agentmixer:screen300k_authors_warm_penalty-1" in result.stdout
+    bad = subprocess.run(["bash", str(SCRIPTS_DIR / "reproduce_trap_mechanism.sh"), "--dry_run"], capture_output=True,
+                         text=True, env={**os.environ, "PYTHON": sys.executable, "TRAP_CONDITIONS": "pm_off"})
+    assert bad.returncode == 2
+    assert "unknown condition 'pm_off'; valid: authors_warm pm_frozen_warm" in bad.stderr
 
 
 @pytest.mark.parametrize("name", SCRIPTS)
