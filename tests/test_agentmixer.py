@@ -201,6 +201,20 @@ def test_trainer_optimizers():
     assert any(not torch.equal(b, p) for b, p in zip(before, policy.modifier.parameters()))
 
 
+def test_pm_warmup_holds_the_modifier_exactly_then_lets_it_learn():
+    _, policy = make_policy(spaces.Discrete(4), "--pm_warmup", "0.5", "--mixer_lr", "1e-3")
+    trainer = AgentMixerTrainer(policy.cfg, policy, torch.Generator().manual_seed(0))
+    modifier, actor = [p.clone() for p in policy.modifier.parameters()], [p.clone() for p in policy.actor_parameters()]
+    trainer.set_progress(0.49)
+    trainer.train(rollout_buffer(policy))
+    assert all(torch.equal(b, p) for b, p in zip(modifier, policy.modifier.parameters()))
+    assert any(not torch.equal(b, p) for b, p in zip(actor, policy.actor_parameters()))
+    trainer.set_progress(0.5)
+    trainer.train(rollout_buffer(policy))
+    assert trainer.actor_optimizers["modifier"].param_groups[0]["lr"] == 1e-3
+    assert any(not torch.equal(b, p) for b, p in zip(modifier, policy.modifier.parameters()))
+
+
 @pytest.mark.parametrize("joint", [True, False])
 def test_joint_ratio_clips_the_product_and_no_joint_ratio_each_factor(joint):
     """Agent 0 stepped past the clip (ratio 2), the others barely (1.01), positive advantages: the

@@ -23,7 +23,7 @@ CPU_SWEEP_RUNS = {
     "reproduce_ail_vs_agentmixer.sh": [9, 9],   # (ail, agentmixer, mappo) x 3 seeds, climbing then predator-prey,
                                                 # in the climbing and predator_prey reproductions' folders
     "reproduce_climbing.sh": [27, 3],           # 9 methods x 3 seeds, then agentmixer corr x 3 seeds
-    "reproduce_igc_variants.sh": [10] * 7,      # agentmixer x 10 seeds per IGC variant on the passage game
+    "reproduce_igc_variants.sh": [10] * 8,      # agentmixer x 10 seeds per IGC variant on the passage game
                                                 # (the *_warm ones are their base there: T = 1 is the default)
     "reproduce_mujoco.sh": [4],                 # (mappo, agentmixer) x 2 seeds on HalfCheetah 6x1
     "reproduce_passage.sh": [20, 20, 5, 5],     # (agentmixer, ail) x 10 seeds, 4 methods x 5, corr x 5, maven x 5
@@ -77,15 +77,18 @@ def test_igc_variants_screen_shares_the_parity_runs_of_the_paper_methods(tmp_pat
                              "--out", str(tmp_path / "o")], capture_output=True, text=True, env=env, timeout=60)
     assert result.returncode == 0, result.stderr
     variants = ["strict", "strict_warm", "authors_warm", "mode_preserving", "consistency10", "gumbel", "consistency1",
-                "consistency0.1"]
+                "consistency0.1", "strict_warm_pm_warmup"]
     experiments = re.findall(r"--experiment_name (\S+)", result.stdout)
     assert experiments == [e for p in ("-1", "0") for e in (f"parity_penalty{p}", *(f"parity_{v}_penalty{p}"
                                                                                       for v in variants))]
     # the authors' form and MAPPO (2 x 3 seeds) run in the predator-prey reproduction's folder, shared with it
-    assert re.findall(r"^sweep: (\d+) runs", result.stdout, flags=re.M) == (["6"] + ["3"] * 8) * 2
+    assert re.findall(r"^sweep: (\d+) runs", result.stdout, flags=re.M) == (["6"] + ["3"] * 9) * 2
     assert f"--runs_dir {tmp_path}/pp/runs --save_logs_to {tmp_path}/pp/run_logs --experiment_name parity_penalty-1 " \
         in result.stdout
     assert "--igc_consistency_coef 10" in result.stdout and "--pm_gumbel_noise" in result.stdout
+    assert "parity_strict_warm_pm_warmup_penalty0 --algorithms agentmixer --env predator_prey --seeds 1-3 " \
+           "--max_parallel 2 --penalty 0 --igc_strict --temperature_schedule constant --pm_warmup 0.3 --dry_run" \
+        in result.stdout
     assert "parity_strict_warm_penalty-1 --algorithms agentmixer --env predator_prey --seeds 1-3 --max_parallel 2 " \
            "--penalty -1 --igc_strict --temperature_schedule constant --dry_run" in result.stdout
     # the goal's "2 % of the return range": the range spans every run of the paper's methods at that penalty

@@ -84,6 +84,9 @@ class AgentMixerTrainer(PPOTrainer):
         recovered exactly (progress · n is within a few ulps of an integer)."""
         n_updates = run_updates(self.cfg)
         self.policy.temperature = temperature_at(self.cfg, round(progress * n_updates), n_updates)
+        # --pm_warmup: at lr 0 Adam leaves the PM's weights exactly as they are (its moments still track).
+        for group in self.actor_optimizers["modifier"].param_groups:
+            group["lr"] = 0.0 if progress < self.cfg.pm_warmup else self.cfg.mixer_lr
 
     def actor_loss(self, batch: Batch, result) -> tuple[torch.Tensor, dict]:
         # Dead agents contribute factor 1 to the product (their log-ratio is masked to 0).
