@@ -77,7 +77,7 @@ def test_igc_variants_screen_shares_the_parity_runs_of_the_paper_methods(tmp_pat
                              "--out", str(tmp_path / "o")], capture_output=True, text=True, env=env, timeout=60)
     assert result.returncode == 0, result.stderr
     variants = ["strict", "strict_warm", "authors_warm", "mode_preserving", "consistency10", "gumbel", "consistency1",
-                "consistency0.1", "strict_warm_pm_warmup"]
+                "consistency0.1", "mode_preserving_warm_pm_warmup"]
     experiments = re.findall(r"--experiment_name (\S+)", result.stdout)
     assert experiments == [e for p in ("-1", "0") for e in (f"parity_penalty{p}", *(f"parity_{v}_penalty{p}"
                                                                                       for v in variants))]
@@ -86,8 +86,8 @@ def test_igc_variants_screen_shares_the_parity_runs_of_the_paper_methods(tmp_pat
     assert f"--runs_dir {tmp_path}/pp/runs --save_logs_to {tmp_path}/pp/run_logs --experiment_name parity_penalty-1 " \
         in result.stdout
     assert "--igc_consistency_coef 10" in result.stdout and "--pm_gumbel_noise" in result.stdout
-    assert "parity_strict_warm_pm_warmup_penalty0 --algorithms agentmixer --env predator_prey --seeds 1-3 " \
-           "--max_parallel 2 --penalty 0 --igc_strict --temperature_schedule constant --pm_warmup 0.3 --dry_run" \
+    assert "parity_mode_preserving_warm_pm_warmup_penalty0 --algorithms agentmixer --env predator_prey --seeds 1-3 " \
+           "--max_parallel 2 --penalty 0 --igc_mode_preserving --temperature_schedule constant --pm_warmup 0.3 --dry_run" \
         in result.stdout
     assert "parity_strict_warm_penalty-1 --algorithms agentmixer --env predator_prey --seeds 1-3 --max_parallel 2 " \
            "--penalty -1 --igc_strict --temperature_schedule constant --dry_run" in result.stdout

@@ -8,8 +8,10 @@
 #   consistency<c>   --igc_consistency_coef c: c · KL(stop-grad π_joint,i ‖ π_i) in the actors' loss (c = 0.1, 1, 10)
 #   mode_preserving  --igc_mode_preserving: ε scales each action's margin below the individual mode, never closes it
 #   gumbel           --pm_gumbel_noise: a sampled Gumbel draw (stored for PPO) under the PM's ε
-#   strict_warm_pm_warmup  strict_warm whose PM does not learn for the first 30 % of the run (--pm_warmup 0.3):
-#                    the trap mechanism test (reproduce_trap_mechanism.sh) found the PM's early learning behind the trap
+#   mode_preserving_warm_pm_warmup  mode_preserving at T = 1 whose PM does not learn for the first 30 % of the run
+#                    (--pm_warmup 0.3): the trap mechanism test (reproduce_trap_mechanism.sh) found the PM's early
+#                    learning behind the trap; with h = 0 this ε gives back the individual policy exactly, where the
+#                    strict cap sharpens a near-uniform policy (each non-mode logit ~0.7 below the mode)
 # usage: bash train_scripts/reproduce_igc_variants.sh [--scale full|screen|cpu] [--out DIR] [--dry_run] [--report_only] [-- FLAGS...]
 #   cpu:    the passage game (paper Fig. 1) at reproduce_passage.sh's cpu settings, 10 seeds per variant:
 #           what each variant does to coordination, in minutes
@@ -36,14 +38,14 @@ declare -A VARIANT_FLAGS=(
   [mode_preserving]="--igc_mode_preserving" [gumbel]="--pm_gumbel_noise"
   [consistency0.1]="--igc_consistency_coef 0.1" [consistency1]="--igc_consistency_coef 1"
   [consistency10]="--igc_consistency_coef 10"
-  [strict_warm_pm_warmup]="--igc_strict --temperature_schedule constant --pm_warmup 0.3"
+  [mode_preserving_warm_pm_warmup]="--igc_mode_preserving --temperature_schedule constant --pm_warmup 0.3"
 )
 # The passage screen's order of interest: IGC held by construction first (strict, strict_warm, mode_preserving), then the
 # variants that moved the passage result (consistency10, gumbel), then those identical there to the authors' form.
-# authors_warm (a control, not an IGC variant) comes after strict_warm; strict_warm_pm_warmup, added after the
+# authors_warm (a control, not an IGC variant) comes after strict_warm; mode_preserving_warm_pm_warmup, added after the
 # screen's first round, last.
 VARIANTS=(strict strict_warm authors_warm mode_preserving consistency10 gumbel consistency1 consistency0.1
-          strict_warm_pm_warmup)
+          mode_preserving_warm_pm_warmup)
 if [[ -n "${IGC_VARIANTS:-}" ]]; then  # a subset, in the given order (e.g. IGC_VARIANTS="strict mode_preserving")
   read -ra chosen <<<"$IGC_VARIANTS"
   for variant in "${chosen[@]}"; do
