@@ -11,7 +11,8 @@ its mean over the window (200k, 300k], and predicts "trapped" when the window me
 So a variant can be screened in 300k steps instead of 1M, provided its first 300k steps are those of a
 1M run (true at a constant temperature; the authors' rising schedule is stretched to the budget).
 
---calibrate checks the rule on runs that reached their full budget: predicted (at 300k) against the
+--calibrate checks the rule on runs that reached their full budget of at least --calibrate_steps (1M, the
+authors' predator-prey budget, so the screen's own 300k runs do not count): predicted (at 300k) against the
 trap at the end (no capture and no miscapture in the last --last_k evaluations), printed as counts and
 written under the table. Per method: the seeds predicted trapped and the one-sided Fisher exact p that
 the method is trapped less often than each --references method. Writes <out>.md; prints it.
@@ -35,6 +36,7 @@ EARLY_STEPS = 100_000
 WINDOW = (200_000, 300_000)
 # Calibrated on the finished runs at -1 (`--calibrate`): every PPO-family seed below it ended trapped.
 THRESHOLD = 0.043
+CALIBRATE_STEPS = 1_000_000
 
 
 def captures_at(run: Run, steps: int) -> float:
@@ -67,11 +69,13 @@ def ended_trapped(run: Run, last_k: int) -> bool:
     return bool(events < TRAP_EVENTS)
 
 
-def calibration(runs: list[Run], threshold: float, last_k: int) -> dict[tuple[bool, bool], list[str]]:
-    """{(predicted trapped, ended trapped): [run labels]} over runs that logged the window."""
+def calibration(runs: list[Run], threshold: float, last_k: int,
+                min_steps: int = CALIBRATE_STEPS) -> dict[tuple[bool, bool], list[str]]:
+    """{(predicted trapped, ended trapped): [run labels]} over runs that logged the window and ran at least
+    `min_steps` env steps (a run that ends soon after the window says little about where it ends up)."""
     table: dict[tuple[bool, bool], list[str]] = {(p, e): [] for p in (True, False) for e in (True, False)}
     for run in runs:
-        if screened(run):
+        if screened(run) and run.progress["env_steps"].max() >= min_steps:
             key = (predicted_trapped(run, threshold), ended_trapped(run, last_k))
             table[key].append(f"{run.algorithm} s{run.seed}")
     return table
@@ -119,10 +123,11 @@ def to_markdown(rows, references, threshold, calibration_lines=()) -> str:
     return "\n".join([*lines, *calibration_lines]) + "\n"
 
 
-def calibration_lines(table: dict[tuple[bool, bool], list[str]], threshold: float) -> list[str]:
+def calibration_lines(table: dict[tuple[bool, bool], list[str]], threshold: float, min_steps: int) -> list[str]:
     n = sum(map(len, table.values()))
     wrong = table[(True, False)] + table[(False, True)]
-    return ["", f"Calibration on {n} runs that reached their budget (threshold {threshold}): predicted and ended "
+    return ["", f"Calibration on {n} runs that reached their budget of at least {min_steps} env steps (threshold "
+            f"{threshold}): predicted and ended "
             f"trapped {len(table[(True, True)])}, predicted and ended capturing {len(table[(False, False)])}, "
             f"predicted trapped but escaped {len(table[(True, False)])}, predicted capturing but ended trapped "
             f"{len(table[(False, True)])}" + (f" ({', '.join(sorted(wrong))})" if wrong else "") + "."]
@@ -140,6 +145,8 @@ def main(argv: list[str] | None = None) -> list[list[str]]:
     p.add_argument("--threshold", type=float, default=THRESHOLD,
                    help=f"window captures per episode below which a seed is predicted trapped (default {THRESHOLD})")
     p.add_argument("--last_k", type=int, default=5, help="evaluations that decide the trap at the end (default 5)")
+    p.add_argument("--calibrate_steps", type=int, default=CALIBRATE_STEPS,
+                   help=f"shortest budget a --calibrate run may have (default {CALIBRATE_STEPS})")
     p.add_argument("--out", required=True, help="output path; writes <out>.md")
     args = p.parse_args(argv)
     if args.last_k < 1:
@@ -154,8 +161,11 @@ def main(argv: list[str] | None = None) -> list[list[str]]:
         rows = screen_rows(runs, args.references, args.threshold)
     except ValueError as err:
         sys.exit(f"error: {err}")
-    extra = calibration_lines(calibration(load_runs(args.calibrate, True), args.threshold, args.last_k),
-                              args.threshold) if args.calibrate else []
+    if args.calibrate_steps <= WINDOW[1]:
+        sys.exit(f"error: --calibrate_steps must be above the window's end {WINDOW[1]}, got {args.calibrate_steps}")
+    extra = calibration_lines(calibration(load_runs(args.calibrate, True), args.threshold, args.last_k,
+                                          args.calibrate_steps), args.threshold, args.calibrate_steps) \
+        if args.calibrate else []
     text = to_markdown(rows, args.references, args.threshold, extra)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).with_suffix(".md").write_text(text)

@@ -58,9 +58,12 @@ def test_calibration_counts_hits_and_names_misses(runs, tmp_path):
     write_run(finished, "mappo", "full", 1, 0.0, budget=400_000)  # predicted trapped, ended trapped
     write_run(finished, "mappo", "full", 2, 0.3, budget=400_000, end_events=(1.0, 0.1))  # capturing, escaped
     write_run(finished, "mappo", "full", 3, 0.3, budget=400_000)  # predicted capturing, ended trapped: a miss
-    trap_screen.main([str(runs / "*/*/agentmixer"), "--calibrate", str(finished), "--out", str(tmp_path / "c")])
+    write_run(finished, "mappo", "screen", 1, 0.0, budget=300_000, end_events=(1.0, 0.1))  # too short to count
+    trap_screen.main([str(runs / "*/*/agentmixer"), "--calibrate", str(finished), "--calibrate_steps", "400000",
+                      "--out", str(tmp_path / "c")])
     text = (tmp_path / "c.md").read_text()
-    assert ("Calibration on 3 runs that reached their budget (threshold 0.043): predicted and ended trapped 1, "
+    assert ("Calibration on 3 runs that reached their budget of at least 400000 env steps (threshold 0.043): "
+            "predicted and ended trapped 1, "
             "predicted and ended capturing 1, predicted trapped but escaped 0, predicted capturing but ended "
             "trapped 1 (mappo:full s3).") in text
 
@@ -68,6 +71,7 @@ def test_calibration_counts_hits_and_names_misses(runs, tmp_path):
 @pytest.mark.parametrize("flags, message", [
     (["--threshold", "0"], "--threshold must be > 0, got 0.0"),
     (["--last_k", "0"], "--last_k must be >= 1, got 0"),
+    (["--calibrate", "x", "--calibrate_steps", "300000"], "--calibrate_steps must be above the window's end 300000"),
 ])
 def test_bad_arguments_are_named(runs, tmp_path, flags, message):
     with pytest.raises(SystemExit, match=message):
