@@ -130,13 +130,18 @@ def to_latex(rows, references, last_k) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> list[list[str]]:
-    p = argparse.ArgumentParser(prog="python -m eval_scripts.igc_summary", description=__doc__.split("\n\n")[0])
+def add_method_args(p: argparse.ArgumentParser, references_help: str) -> None:
+    """The run roots, --label_experiment and --references of the per-method predator-prey summaries."""
     p.add_argument("roots", nargs="+", help="run dirs, parents of run dirs, or glob patterns")
     p.add_argument("--label_experiment", action=argparse.BooleanOptionalAction, default=False,
                    help="label methods algorithm:experiment (compare variants of one algorithm)")
-    p.add_argument("--references", nargs="*", default=[], metavar="METHOD",
-                   help="methods every other is tested against (e.g. agentmixer:parity_penalty-1 mappo:parity_penalty-1)")
+    p.add_argument("--references", nargs="*", default=[], metavar="METHOD", help=references_help)
+
+
+def main(argv: list[str] | None = None) -> list[list[str]]:
+    p = argparse.ArgumentParser(prog="python -m eval_scripts.igc_summary", description=__doc__.split("\n\n")[0])
+    add_method_args(p, "methods every other is tested against "
+                       "(e.g. agentmixer:parity_penalty-1 mappo:parity_penalty-1)")
     p.add_argument("--range_runs", nargs="*", default=[], metavar="ROOT",
                    help="more run dirs or globs whose decentralized returns widen the return range (not tabled)")
     p.add_argument("--last_k", type=int, default=5, help="logged values averaged per seed (default 5)")

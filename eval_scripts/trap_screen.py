@@ -29,7 +29,7 @@ from scipy.stats import fisher_exact
 if not __package__:  # run as a script: make `onpolicy` and `eval_scripts` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from eval_scripts.igc_summary import TRAP_EVENTS, last_mean  # noqa: E402
+from eval_scripts.igc_summary import TRAP_EVENTS, add_method_args, last_mean  # noqa: E402
 from eval_scripts.make_tables import Run, _p_value, load_runs, method_sort_key  # noqa: E402
 
 EARLY_STEPS = 100_000
@@ -135,11 +135,7 @@ def calibration_lines(table: dict[tuple[bool, bool], list[str]], threshold: floa
 
 def main(argv: list[str] | None = None) -> list[list[str]]:
     p = argparse.ArgumentParser(prog="python -m eval_scripts.trap_screen", description=__doc__.split("\n\n")[0])
-    p.add_argument("roots", nargs="+", help="run dirs, parents of run dirs, or glob patterns")
-    p.add_argument("--label_experiment", action=argparse.BooleanOptionalAction, default=False,
-                   help="label methods algorithm:experiment (compare variants of one algorithm)")
-    p.add_argument("--references", nargs="*", default=[], metavar="METHOD",
-                   help="methods every other is tested against (Fisher exact, fewer trapped seeds)")
+    add_method_args(p, "methods every other is tested against (Fisher exact, fewer trapped seeds)")
     p.add_argument("--calibrate", nargs="*", default=[], metavar="ROOT",
                    help="finished runs on which to count the rule's hits and misses against the trap at the end")
     p.add_argument("--threshold", type=float, default=THRESHOLD,
