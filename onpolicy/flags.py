@@ -443,8 +443,9 @@ FLAGS: tuple[Flag, ...] = (
             Flag("pm_noise_dim", int, 0, "width of a shared random signal fed to the Policy Modifier (a correlation "
                  "device; 0 = the paper's PM)", valid=">= 0"),
             Flag("pm_warmup", float, 0.0, "fraction of the run during which the Policy Modifier does not learn "
-                 "(lr 0; its initial h is near 0, so the joint policy is the individual one at T) while the actors "
-                 "find the task's first rewards; 0 = the paper's", valid="[0, 1)"),
+                 "(lr 0; its initial h is near 0, so the authors' or the mode-preserving joint policy is the "
+                 "individual one at T, the strict cap's sharper) while the actors find the task's first rewards; "
+                 "0 = the paper's", valid="[0, 1)"),
             Flag("joint_ratio", bool, True, "PPO-clip on the product over agents of their joint-policy ratios (the "
                  "paper's); --no-joint_ratio: on each agent's own ratio, clipped per agent as MAPPO clips, for the "
                  "mechanism test of the predator-prey trap"),
