@@ -50,11 +50,16 @@ def last_mean(run: Run, column: str, last_k: int) -> float:
     return float(values[-last_k:].mean()) if values.size else math.nan
 
 
-def seed_summary(run: Run, last_k: int) -> Seed:
+def ended_trapped(run: Run, last_k: int) -> bool:
+    """No capture and no miscapture in the last `last_k` evaluations: the keep-away trap at the end."""
     events = last_mean(run, "eval_episode_captures", last_k) + last_mean(run, "eval_episode_miscaptures", last_k)
+    return bool(events < TRAP_EVENTS)
+
+
+def seed_summary(run: Run, last_k: int) -> Seed:
     return Seed(last_mean(run, "eval_episode_return", last_k), last_mean(run, "train_episode_return", last_k),
                 last_mean(run, "igc_violation_rate", last_k), last_mean(run, "igc_mode_margin", last_k),
-                bool(events < TRAP_EVENTS))
+                ended_trapped(run, last_k))
 
 
 def _mean_std(values) -> str:

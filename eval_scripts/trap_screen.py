@@ -29,7 +29,7 @@ from scipy.stats import fisher_exact
 if not __package__:  # run as a script: make `onpolicy` and `eval_scripts` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from eval_scripts.igc_summary import TRAP_EVENTS, add_method_args, last_mean  # noqa: E402
+from eval_scripts.igc_summary import add_method_args, ended_trapped  # noqa: E402
 from eval_scripts.make_tables import Run, _p_value, load_runs, method_sort_key  # noqa: E402
 
 EARLY_STEPS = 100_000
@@ -61,12 +61,6 @@ def screened(run: Run) -> bool:
 
 def predicted_trapped(run: Run, threshold: float) -> bool:
     return window_mean(run, "train_episode_captures") < threshold
-
-
-def ended_trapped(run: Run, last_k: int) -> bool:
-    """No capture and no miscapture in the last evaluations: the trap at the end of the run."""
-    events = last_mean(run, "eval_episode_captures", last_k) + last_mean(run, "eval_episode_miscaptures", last_k)
-    return bool(events < TRAP_EVENTS)
 
 
 def calibration(runs: list[Run], threshold: float, last_k: int,
@@ -149,6 +143,8 @@ def main(argv: list[str] | None = None) -> list[list[str]]:
         sys.exit(f"error: --last_k must be >= 1, got {args.last_k}")
     if not args.threshold > 0:
         sys.exit(f"error: --threshold must be > 0, got {args.threshold}")
+    if args.calibrate_steps <= WINDOW[1]:
+        sys.exit(f"error: --calibrate_steps must be above the window's end {WINDOW[1]}, got {args.calibrate_steps}")
     # Runs stopped inside the window are left out by `screened`; runs stopped after it are screened.
     runs = load_runs(args.roots, args.label_experiment, include_unfinished=True)
     if not runs:
@@ -157,8 +153,6 @@ def main(argv: list[str] | None = None) -> list[list[str]]:
         rows = screen_rows(runs, args.references, args.threshold)
     except ValueError as err:
         sys.exit(f"error: {err}")
-    if args.calibrate_steps <= WINDOW[1]:
-        sys.exit(f"error: --calibrate_steps must be above the window's end {WINDOW[1]}, got {args.calibrate_steps}")
     extra = calibration_lines(calibration(load_runs(args.calibrate, True), args.threshold, args.last_k,
                                           args.calibrate_steps), args.threshold, args.calibrate_steps) \
         if args.calibrate else []

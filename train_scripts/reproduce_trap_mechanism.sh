@@ -11,7 +11,7 @@
 #   pm_frozen_agent_ratio_warm  both: AgentMixer's remaining difference to MAPPO is its per-agent advantages
 # usage: bash train_scripts/reproduce_trap_mechanism.sh [--scale full|cpu] [--out DIR] [--dry_run] [--report_only] [-- FLAGS...]
 #   cpu:  seeds 1, 2 and 4, where MAPPO at parity escapes the trap and AgentMixer does not: 12 runs, about
-#         12 min each on a 2-core machine, two at once
+#         15 min each on a 2-core machine, two at once
 #   full: seeds 1-5
 # $TRAP_CONDITIONS (space-separated, default all) runs and reports a subset, in its order.
 # The references are the settings-parity runs of reproduce_predator_prey.sh (MAPPO and AgentMixer,
