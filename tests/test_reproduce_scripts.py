@@ -31,7 +31,7 @@ CPU_SWEEP_RUNS = {
     "reproduce_predator_prey.sh": [9],          # (mappo, agentmixer, ail) x 3 seeds at penalty -1
     "reproduce_runtime.sh": [],
     "reproduce_smacv2.sh": [4],                 # (mappo, agentmixer) x 2 seeds on SMAX smacv2_5_units
-    "reproduce_trap_mechanism.sh": [3] * 4,     # agentmixer x seeds 1, 2, 4 per condition at penalty -1
+    "reproduce_trap_mechanism.sh": [3] * 5,     # agentmixer x seeds 1, 2, 4 per condition at penalty -1
 }
 
 
@@ -151,12 +151,13 @@ def test_trap_mechanism_changes_one_factor_at_a_time_at_t_1(tmp_path):
     result = run_script("reproduce_trap_mechanism.sh", "--dry_run", "--out", str(tmp_path / "out"))
     assert result.returncode == 0, result.stderr
     sweeps = [line for line in result.stdout.splitlines() if line.startswith("+ ") and "onpolicy.sweep" in line]
-    assert len(sweeps) == 4
+    assert len(sweeps) == 5
     assert all("--temperature_schedule constant --num_env_steps 300000" in line for line in sweeps)
-    flags = {re.search(r"screen300k_(\w+)_penalty-1", line).group(1): ("--mixer_lr 1e-12" in line,
-                                                                        "--no-joint_ratio" in line) for line in sweeps}
-    assert flags == {"authors_warm": (False, False), "pm_frozen_warm": (True, False),
-                     "agent_ratio_warm": (False, True), "pm_frozen_agent_ratio_warm": (True, True)}
+    flags = {re.search(r"screen300k_(\w+)_penalty-1", line).group(1): (
+        "--mixer_lr 1e-12" in line, "--no-joint_ratio" in line, "--igc_mode_preserving" in line) for line in sweeps}
+    assert flags == {"authors_warm": (False, False, False), "pm_frozen_warm": (True, False, False),
+                     "agent_ratio_warm": (False, True, False), "pm_frozen_agent_ratio_warm": (True, True, False),
+                     "mode_preserving_warm": (False, False, True)}
     assert "--references mappo:parity_penalty-1 agentmixer:screen300k_authors_warm_penalty-1" in result.stdout
     bad = subprocess.run(["bash", str(SCRIPTS_DIR / "reproduce_trap_mechanism.sh"), "--dry_run"], capture_output=True,
                          text=True, env={**os.environ, "PYTHON": sys.executable, "TRAP_CONDITIONS": "pm_off"})

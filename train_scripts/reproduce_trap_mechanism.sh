@@ -9,10 +9,12 @@
 #                               the joint policy is the individual one and only the joint-ratio PPO remains
 #   agent_ratio_warm            --no-joint_ratio: PPO clips each agent's own factor, as MAPPO does
 #   pm_frozen_agent_ratio_warm  both: AgentMixer's remaining difference to MAPPO is its per-agent advantages
+#   mode_preserving_warm        the PM learns through the mode-preserving epsilon (--igc_mode_preserving), which
+#                               holds IGC by construction: does an IGC-keeping form change the trap rate?
 # usage: bash train_scripts/reproduce_trap_mechanism.sh [--scale full|cpu] [--out DIR] [--dry_run] [--report_only] [-- FLAGS...]
 #   cpu:  seeds 1, 2 and 4, where MAPPO at parity escapes the trap and AgentMixer does not: 12 runs, about
 #         15 min each on a 2-core machine, two at once
-#   full: seeds 1-5
+#   full: seeds 1-5; more seeds with `-- --seeds 6-10` (the sweep takes the last --seeds)
 # $TRAP_CONDITIONS (space-separated, default all) runs and reports a subset, in its order.
 # The references are the settings-parity runs of reproduce_predator_prey.sh (MAPPO and AgentMixer,
 # experiment parity_penalty-1; $PREDATOR_PREY_HOME, default results/reproduce/predator_prey), which
@@ -27,9 +29,9 @@ reproduce_name=trap_mechanism
 
 declare -A CONDITION_FLAGS=(
   [authors_warm]="" [pm_frozen_warm]="--mixer_lr 1e-12" [agent_ratio_warm]="--no-joint_ratio"
-  [pm_frozen_agent_ratio_warm]="--mixer_lr 1e-12 --no-joint_ratio"
+  [pm_frozen_agent_ratio_warm]="--mixer_lr 1e-12 --no-joint_ratio" [mode_preserving_warm]="--igc_mode_preserving"
 )
-CONDITIONS=(authors_warm pm_frozen_warm agent_ratio_warm pm_frozen_agent_ratio_warm)
+CONDITIONS=(authors_warm pm_frozen_warm agent_ratio_warm pm_frozen_agent_ratio_warm mode_preserving_warm)
 if [[ -n "${TRAP_CONDITIONS:-}" ]]; then
   read -ra chosen <<<"$TRAP_CONDITIONS"
   for condition in "${chosen[@]}"; do
