@@ -12,7 +12,7 @@
 #   mode_preserving_warm        the PM learns through the mode-preserving epsilon (--igc_mode_preserving), which
 #                               holds IGC by construction: does an IGC-keeping form change the trap rate?
 # usage: bash train_scripts/reproduce_trap_mechanism.sh [--scale full|cpu] [--out DIR] [--dry_run] [--report_only] [-- FLAGS...]
-#   cpu:  seeds 1, 2 and 4, where MAPPO at parity escapes the trap and AgentMixer does not: 12 runs, about
+#   cpu:  seeds 1, 2 and 4, where MAPPO at parity escapes the trap and AgentMixer does not: 15 runs, about
 #         15 min each on a 2-core machine, two at once
 #   full: seeds 1-5; more seeds with `-- --seeds 6-10` (the sweep takes the last --seeds)
 # $TRAP_CONDITIONS (space-separated, default all) runs and reports a subset, in its order.
