@@ -12,6 +12,10 @@
 #                    (--pm_warmup 0.3): the trap mechanism test (reproduce_trap_mechanism.sh) found the PM's early
 #                    learning behind the trap; with h = 0 this ε gives back the individual policy exactly, where the
 #                    strict cap sharpens a near-uniform policy (each non-mode logit ~0.7 below the mode)
+#   agent_ratio_warm  the authors' form at T = 1 with PPO clipping each agent's own ratio (--no-joint_ratio), as
+#                    MAPPO does: the trap mechanism test found the joint-ratio clip behind the trap when the PM learns
+#   mode_preserving_agent_ratio_warm  mode_preserving at T = 1 with each agent's ratio clipped: IGC by construction,
+#                    without the joint-ratio clip
 # usage: bash train_scripts/reproduce_igc_variants.sh [--scale full|screen|cpu] [--out DIR] [--dry_run] [--report_only] [-- FLAGS...]
 #   cpu:    the passage game (paper Fig. 1) at reproduce_passage.sh's cpu settings, 10 seeds per variant:
 #           what each variant does to coordination, in minutes
@@ -39,13 +43,15 @@ declare -A VARIANT_FLAGS=(
   [consistency0.1]="--igc_consistency_coef 0.1" [consistency1]="--igc_consistency_coef 1"
   [consistency10]="--igc_consistency_coef 10"
   [mode_preserving_warm_pm_warmup]="--igc_mode_preserving --temperature_schedule constant --pm_warmup 0.3"
+  [agent_ratio_warm]="--no-joint_ratio --temperature_schedule constant"
+  [mode_preserving_agent_ratio_warm]="--igc_mode_preserving --no-joint_ratio --temperature_schedule constant"
 )
 # The passage screen's order of interest: IGC held by construction first (strict, strict_warm, mode_preserving), then the
 # variants that moved the passage result (consistency10, gumbel), then those identical there to the authors' form.
-# authors_warm (a control, not an IGC variant) comes after strict_warm; mode_preserving_warm_pm_warmup, added after the
-# screen's first round, last.
+# authors_warm (a control, not an IGC variant) comes after strict_warm; the variants added after the screen's first
+# round last, in the order they were added.
 VARIANTS=(strict strict_warm authors_warm mode_preserving consistency10 gumbel consistency1 consistency0.1
-          mode_preserving_warm_pm_warmup)
+          mode_preserving_warm_pm_warmup agent_ratio_warm mode_preserving_agent_ratio_warm)
 if [[ -n "${IGC_VARIANTS:-}" ]]; then  # a subset, in the given order (e.g. IGC_VARIANTS="strict mode_preserving")
   read -ra chosen <<<"$IGC_VARIANTS"
   for variant in "${chosen[@]}"; do
@@ -70,9 +76,9 @@ fi
 
 # predator_prey_task TASK: true for predator-prey's penalty<P> tasks (penalty_100 is a matrix game).
 predator_prey_task() { [[ $1 =~ ^penalty-?[0-9.]+$ ]]; }
-# A *_warm variant is its base variant where the default temperature schedule is already constant at T = 1
-# (every task but predator-prey), so it is not run there.
-same_as_base() { [[ $1 == *_warm ]] && ! predator_prey_task "$2"; }
+# A *_warm variant with a base variant (strict_warm: strict) is that variant where the default temperature schedule
+# is already constant at T = 1 (every task but predator-prey), so it is not run there.
+same_as_base() { [[ $1 == *_warm && -v "VARIANT_FLAGS[${1%_warm}]" ]] && ! predator_prey_task "$2"; }
 
 # variant_sweep EXPERIMENT_SUFFIX VARIANT SWEEP_ARGS...: agentmixer with that variant's flags.
 variant_sweep() {

@@ -11,8 +11,10 @@
 #   pm_frozen_agent_ratio_warm  both: AgentMixer's remaining difference to MAPPO is its per-agent advantages
 #   mode_preserving_warm        the PM learns through the mode-preserving epsilon (--igc_mode_preserving), which
 #                               holds IGC by construction: does an IGC-keeping form change the trap rate?
+#   mode_preserving_agent_ratio_warm  that epsilon with each agent's ratio clipped (--no-joint_ratio): does the
+#                               per-agent clip that kept agent_ratio_warm out of the trap keep the IGC form out too?
 # usage: bash train_scripts/reproduce_trap_mechanism.sh [--scale full|cpu] [--out DIR] [--dry_run] [--report_only] [-- FLAGS...]
-#   cpu:  seeds 1, 2 and 4, where MAPPO at parity escapes the trap and AgentMixer does not: 15 runs, about
+#   cpu:  seeds 1, 2 and 4, where MAPPO at parity escapes the trap and AgentMixer does not: 18 runs, about
 #         15 min each on a 2-core machine, two at once
 #   full: seeds 1-5; more seeds with `-- --seeds 6-10` (the sweep takes the last --seeds)
 # $TRAP_CONDITIONS (space-separated, default all) runs and reports a subset, in its order.
@@ -30,8 +32,10 @@ reproduce_name=trap_mechanism
 declare -A CONDITION_FLAGS=(
   [authors_warm]="" [pm_frozen_warm]="--mixer_lr 1e-12" [agent_ratio_warm]="--no-joint_ratio"
   [pm_frozen_agent_ratio_warm]="--mixer_lr 1e-12 --no-joint_ratio" [mode_preserving_warm]="--igc_mode_preserving"
+  [mode_preserving_agent_ratio_warm]="--igc_mode_preserving --no-joint_ratio"
 )
-CONDITIONS=(authors_warm pm_frozen_warm agent_ratio_warm pm_frozen_agent_ratio_warm mode_preserving_warm)
+CONDITIONS=(authors_warm pm_frozen_warm agent_ratio_warm pm_frozen_agent_ratio_warm mode_preserving_warm
+            mode_preserving_agent_ratio_warm)
 if [[ -n "${TRAP_CONDITIONS:-}" ]]; then
   read -ra chosen <<<"$TRAP_CONDITIONS"
   for condition in "${chosen[@]}"; do
