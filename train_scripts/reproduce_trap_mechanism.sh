@@ -22,8 +22,7 @@
 # experiment parity_penalty-1; $PREDATOR_PREY_HOME, default results/reproduce/predator_prey), which
 # must be there. Writes DIR/trap_screen_penalty-1.md (per seed: captures at 100k and over the window,
 # seeds predicted trapped, Fisher p against MAPPO and the authors' form at T = 1; beside them the IGC screen's
-# 1M runs at T = 1: authors_warm, strict_warm, mode_preserving_warm_pm_warmup, mode_preserving_agent_ratio_warm),
-# DIR/curves_trap_penalty-1.png
+# 1M runs of its *_warm* variants, at T = 1), DIR/curves_trap_penalty-1.png
 # and DIR/COMMAND.txt; DIR defaults to results/reproduce/igc_variants, beside the IGC screen it explains.
 set -euo pipefail
 source "$(dirname "$0")/reproduce_lib.sh"
@@ -62,16 +61,14 @@ report() {
   for condition in "${CONDITIONS[@]}"; do selection+=" agentmixer:$(experiment "$condition")"; done
   roots_for "$selection"
   no_runs_yet trap_screen_penalty-1 && return 0
-  local parity="$PREDATOR_PREY_HOME/run_logs/predator_prey/default" screened=() variant
-  # the IGC screen's 1M runs at T = 1 beside them (its `*_warm` variants: the PM learning from the first update)
-  for variant in authors_warm strict_warm mode_preserving_warm_pm_warmup mode_preserving_agent_ratio_warm; do
-    screened+=("$out/run_logs/predator_prey/default/agentmixer/parity_${variant}_penalty-1_seed*")
-  done
+  local parity="$PREDATOR_PREY_HOME/run_logs/predator_prey/default"
+  # the IGC screen's 1M runs at T = 1 beside them: every `*_warm*` variant (the PM learning from the first update)
+  local screened="$out/run_logs/predator_prey/default/agentmixer/parity_*warm*_penalty-1_seed*"
   references=(mappo:parity_penalty-1)
   [[ " ${CONDITIONS[*]} " == *" authors_warm "* ]] && references+=("agentmixer:$(experiment authors_warm)")
   made_reports=$((made_reports + 1))
   run_step "$PYTHON" -m eval_scripts.trap_screen "${roots[@]}" "$parity/mappo/parity_penalty-1_seed*" \
-    "$parity/agentmixer/parity_penalty-1_seed*" "${screened[@]}" --label_experiment --references "${references[@]}" \
+    "$parity/agentmixer/parity_penalty-1_seed*" "$screened" --label_experiment --references "${references[@]}" \
     --calibrate "$parity/*/*penalty-1_seed*" "$out/run_logs/predator_prey/default/*/*penalty-1_seed*" \
     --out "$out/trap_screen_penalty-1"
   curves curves_trap_penalty-1 "$selection" --label_experiment --metric train_episode_captures
