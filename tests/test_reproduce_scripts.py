@@ -23,7 +23,7 @@ CPU_SWEEP_RUNS = {
     "reproduce_ail_vs_agentmixer.sh": [9, 9],   # (ail, agentmixer, mappo) x 3 seeds, climbing then predator-prey,
                                                 # in the climbing and predator_prey reproductions' folders
     "reproduce_climbing.sh": [27, 3],           # 9 methods x 3 seeds, then agentmixer corr x 3 seeds
-    "reproduce_igc_variants.sh": [10] * 10,     # agentmixer x 10 seeds per IGC variant on the passage game
+    "reproduce_igc_variants.sh": [10] * 11,     # agentmixer x 10 seeds per IGC variant on the passage game
                                                 # (strict_warm, authors_warm are their base there: T = 1 is the default)
     "reproduce_mujoco.sh": [4],                 # (mappo, agentmixer) x 2 seeds on HalfCheetah 6x1
     "reproduce_passage.sh": [20, 20, 5, 5],     # (agentmixer, ail) x 10 seeds, 4 methods x 5, corr x 5, maven x 5
@@ -31,7 +31,7 @@ CPU_SWEEP_RUNS = {
     "reproduce_predator_prey.sh": [9],          # (mappo, agentmixer, ail) x 3 seeds at penalty -1
     "reproduce_runtime.sh": [],
     "reproduce_smacv2.sh": [4],                 # (mappo, agentmixer) x 2 seeds on SMAX smacv2_5_units
-    "reproduce_trap_mechanism.sh": [3] * 6,     # agentmixer x seeds 1, 2, 4 per condition at penalty -1
+    "reproduce_trap_mechanism.sh": [3] * 7,     # agentmixer x seeds 1, 2, 4 per condition at penalty -1
 }
 
 
@@ -77,12 +77,13 @@ def test_igc_variants_screen_shares_the_parity_runs_of_the_paper_methods(tmp_pat
                              "--out", str(tmp_path / "o")], capture_output=True, text=True, env=env, timeout=60)
     assert result.returncode == 0, result.stderr
     variants = ["strict", "strict_warm", "authors_warm", "mode_preserving", "consistency10", "gumbel", "consistency1",
-                "consistency0.1", "mode_preserving_warm_pm_warmup", "agent_ratio_warm", "mode_preserving_agent_ratio_warm"]
+                "consistency0.1", "mode_preserving_warm_pm_warmup", "agent_ratio_warm", "mode_preserving_agent_ratio_warm",
+                "strict_agent_ratio_warm"]
     experiments = re.findall(r"--experiment_name (\S+)", result.stdout)
     assert experiments == [e for p in ("-1", "0") for e in (f"parity_penalty{p}", *(f"parity_{v}_penalty{p}"
                                                                                       for v in variants))]
     # the authors' form and MAPPO (2 x 3 seeds) run in the predator-prey reproduction's folder, shared with it
-    assert re.findall(r"^sweep: (\d+) runs", result.stdout, flags=re.M) == (["6"] + ["3"] * 11) * 2
+    assert re.findall(r"^sweep: (\d+) runs", result.stdout, flags=re.M) == (["6"] + ["3"] * 12) * 2
     assert f"--runs_dir {tmp_path}/pp/runs --save_logs_to {tmp_path}/pp/run_logs --experiment_name parity_penalty-1 " \
         in result.stdout
     assert "--igc_consistency_coef 10" in result.stdout and "--pm_gumbel_noise" in result.stdout
@@ -109,7 +110,8 @@ def test_igc_variants_full_runs_a_warm_variant_on_matrix_games_only_where_it_dif
     # strict_warm and authors_warm only change the temperature schedule, already constant on a matrix game
     assert climbing == [f"parity_{v}_climbing" for v in (
         "authors", "strict", "mode_preserving", "consistency10", "gumbel", "consistency1", "consistency0.1",
-        "mode_preserving_warm_pm_warmup", "agent_ratio_warm", "mode_preserving_agent_ratio_warm")]
+        "mode_preserving_warm_pm_warmup", "agent_ratio_warm", "mode_preserving_agent_ratio_warm",
+        "strict_agent_ratio_warm")]
     assert "parity_mode_preserving_agent_ratio_warm_climbing --algorithms agentmixer --env matrix --scenarios climbing" \
         in result.stdout and "--igc_mode_preserving --no-joint_ratio --temperature_schedule constant --dry_run" \
         in result.stdout
@@ -167,14 +169,17 @@ def test_trap_mechanism_changes_one_factor_at_a_time_at_t_1(tmp_path):
     result = run_script("reproduce_trap_mechanism.sh", "--dry_run", "--out", str(tmp_path / "out"))
     assert result.returncode == 0, result.stderr
     sweeps = [line for line in result.stdout.splitlines() if line.startswith("+ ") and "onpolicy.sweep" in line]
-    assert len(sweeps) == 6
+    assert len(sweeps) == 7
     assert all("--temperature_schedule constant --num_env_steps 300000" in line for line in sweeps)
     flags = {re.search(r"screen300k_(\w+)_penalty-1", line).group(1): (
-        "--mixer_lr 1e-12" in line, "--no-joint_ratio" in line, "--igc_mode_preserving" in line) for line in sweeps}
-    assert flags == {"authors_warm": (False, False, False), "pm_frozen_warm": (True, False, False),
-                     "agent_ratio_warm": (False, True, False), "pm_frozen_agent_ratio_warm": (True, True, False),
-                     "mode_preserving_warm": (False, False, True),
-                     "mode_preserving_agent_ratio_warm": (False, True, True)}
+        "--mixer_lr 1e-12" in line, "--no-joint_ratio" in line, "--igc_mode_preserving" in line, "--igc_strict" in line)
+        for line in sweeps}
+    assert flags == {"authors_warm": (False, False, False, False), "pm_frozen_warm": (True, False, False, False),
+                     "agent_ratio_warm": (False, True, False, False),
+                     "pm_frozen_agent_ratio_warm": (True, True, False, False),
+                     "mode_preserving_warm": (False, False, True, False),
+                     "mode_preserving_agent_ratio_warm": (False, True, True, False),
+                     "strict_agent_ratio_warm": (False, True, False, True)}
     assert "--references mappo:parity_penalty-1 agentmixer:screen300k_authors_warm_penalty-1" in result.stdout
     bad = subprocess.run(["bash", str(SCRIPTS_DIR / "reproduce_trap_mechanism.sh"), "--dry_run"], capture_output=True,
                          text=True, env={**os.environ, "PYTHON": sys.executable, "TRAP_CONDITIONS": "pm_off"})

@@ -16,6 +16,9 @@
 #                    MAPPO does: the trap mechanism test found the joint-ratio clip behind the trap when the PM learns
 #   mode_preserving_agent_ratio_warm  mode_preserving at T = 1 with each agent's ratio clipped: IGC by construction,
 #                    without the joint-ratio clip
+#   strict_agent_ratio_warm  the strict cap at T = 1 with each agent's ratio clipped: the cap leaves the authors' ε
+#                    free below the mode (the ε whose per-agent clip escaped the trap on 7 of 7 screen seeds), where
+#                    the mode-preserving ε reshapes it
 # usage: bash train_scripts/reproduce_igc_variants.sh [--scale full|screen|cpu] [--out DIR] [--dry_run] [--report_only] [-- FLAGS...]
 #   cpu:    the passage game (paper Fig. 1) at reproduce_passage.sh's cpu settings, 10 seeds per variant:
 #           what each variant does to coordination, in minutes
@@ -45,13 +48,14 @@ declare -A VARIANT_FLAGS=(
   [mode_preserving_warm_pm_warmup]="--igc_mode_preserving --temperature_schedule constant --pm_warmup 0.3"
   [agent_ratio_warm]="--no-joint_ratio --temperature_schedule constant"
   [mode_preserving_agent_ratio_warm]="--igc_mode_preserving --no-joint_ratio --temperature_schedule constant"
+  [strict_agent_ratio_warm]="--igc_strict --no-joint_ratio --temperature_schedule constant"
 )
 # The passage screen's order of interest: IGC held by construction first (strict, strict_warm, mode_preserving), then the
 # variants that moved the passage result (consistency10, gumbel), then those identical there to the authors' form.
 # authors_warm (a control, not an IGC variant) comes after strict_warm; the variants added after the screen's first
 # round last, in the order they were added.
 VARIANTS=(strict strict_warm authors_warm mode_preserving consistency10 gumbel consistency1 consistency0.1
-          mode_preserving_warm_pm_warmup agent_ratio_warm mode_preserving_agent_ratio_warm)
+          mode_preserving_warm_pm_warmup agent_ratio_warm mode_preserving_agent_ratio_warm strict_agent_ratio_warm)
 if [[ -n "${IGC_VARIANTS:-}" ]]; then  # a subset, in the given order (e.g. IGC_VARIANTS="strict mode_preserving")
   read -ra chosen <<<"$IGC_VARIANTS"
   for variant in "${chosen[@]}"; do

@@ -13,8 +13,11 @@
 #                               holds IGC by construction: does an IGC-keeping form change the trap rate?
 #   mode_preserving_agent_ratio_warm  that epsilon with each agent's ratio clipped (--no-joint_ratio): does the
 #                               per-agent clip that kept agent_ratio_warm out of the trap keep the IGC form out too?
+#   strict_agent_ratio_warm     the strict cap (--igc_strict, IGC by construction) with each agent's ratio clipped:
+#                               the cap leaves the authors' epsilon as it is below the mode, where the
+#                               mode-preserving one reshapes it; does that keep the per-agent clip's escape?
 # usage: bash train_scripts/reproduce_trap_mechanism.sh [--scale full|cpu] [--out DIR] [--dry_run] [--report_only] [-- FLAGS...]
-#   cpu:  seeds 1, 2 and 4, where MAPPO at parity escapes the trap and AgentMixer does not: 18 runs, about
+#   cpu:  seeds 1, 2 and 4, where MAPPO at parity escapes the trap and AgentMixer does not: 21 runs, about
 #         15 min each on a 2-core machine, two at once
 #   full: seeds 1-5; more seeds with `-- --seeds 6-10` (the sweep takes the last --seeds)
 # $TRAP_CONDITIONS (space-separated, default all) runs and reports a subset, in its order.
@@ -33,9 +36,10 @@ declare -A CONDITION_FLAGS=(
   [authors_warm]="" [pm_frozen_warm]="--mixer_lr 1e-12" [agent_ratio_warm]="--no-joint_ratio"
   [pm_frozen_agent_ratio_warm]="--mixer_lr 1e-12 --no-joint_ratio" [mode_preserving_warm]="--igc_mode_preserving"
   [mode_preserving_agent_ratio_warm]="--igc_mode_preserving --no-joint_ratio"
+  [strict_agent_ratio_warm]="--igc_strict --no-joint_ratio"
 )
 CONDITIONS=(authors_warm pm_frozen_warm agent_ratio_warm pm_frozen_agent_ratio_warm mode_preserving_warm
-            mode_preserving_agent_ratio_warm)
+            mode_preserving_agent_ratio_warm strict_agent_ratio_warm)
 if [[ -n "${TRAP_CONDITIONS:-}" ]]; then
   read -ra chosen <<<"$TRAP_CONDITIONS"
   for condition in "${chosen[@]}"; do
