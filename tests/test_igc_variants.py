@@ -5,7 +5,7 @@
 - strict cap (`--igc_strict`): the joint mode is the individual mode for any PM output.
 - mode-preserving eps (`--igc_mode_preserving`): the same for any PM output, and the gradient w.r.t. the
   PM output is finite and nonzero wherever it has an effect, however large h is; continuous across
-  a change of the individual mode.
+  a change of the individual mode, where the strict cap jumps and so amplifies a small actor step.
   With each agent's ratio clipped (`--no-joint_ratio`, the variants mode_preserving_agent_ratio_warm and
   strict_agent_ratio_warm) the joint mode stays the individual one while the PM learns, under either IGC form.
 - sampled Gumbel noise (`--pm_gumbel_noise`): the stored draw reproduces the acting joint policy in
@@ -13,6 +13,8 @@
 """
 import csv
 import json
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -26,6 +28,9 @@ from onpolicy.algorithms.agentmixer.trainer import AgentMixerTrainer
 from onpolicy.algorithms.utils.ppo import masked_mean
 from onpolicy.config import ConfigError, parse_config
 from test_agentmixer import inputs, make_policy, rollout_buffer
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+import igc_tie_sensitivity  # noqa: E402
 
 
 def test_consistency_kl_is_the_kl_from_the_joint_to_the_individual_policy():
@@ -207,6 +212,16 @@ def test_mode_preserving_joint_is_continuous_where_the_individual_mode_changes()
             probs[form, side] = discrete_joint_logits(log_probs, h, None, 1.0, 0.95, 1.0, **{form: True}).softmax(-1)
     assert (probs["mode_preserving", "before"] - probs["mode_preserving", "after"]).abs().max() < 1e-3
     assert (probs["strict", "before"] - probs["strict", "after"]).abs().max() > 0.1
+
+
+def test_strict_cap_amplifies_a_small_actor_step_near_uniform_policies_where_the_other_forms_do_not():
+    """The cap's jump at mode ties (above) makes one small actor step a large joint step: the cause of
+    the strict runs' high approx_kl (benchmarks/igc_tie_sensitivity.py prints the full table)."""
+    kls = igc_tie_sensitivity.step_kls(spread=0.05, step=0.03, h_scale=0.0, samples=4000, actions=5,
+                                       generator=torch.Generator().manual_seed(0))
+    assert kls["strict"] > 20 * kls["individual"]
+    for form in ("authors", "mode_preserving"):  # at h = 0 both are the individual policy at T = 1
+        assert kls[form] == pytest.approx(kls["individual"], rel=1e-3)
 
 
 def test_gumbel_joint_adds_the_draw_and_t_times_eps_and_different_draws_differ():
