@@ -101,17 +101,32 @@ def test_igc_variants_screen_shares_the_parity_runs_of_the_paper_methods(tmp_pat
     assert not any(tmp_path.iterdir())
 
 
-def test_igc_variants_full_runs_a_warm_variant_on_matrix_games_only_where_it_differs_from_its_base(tmp_path):
-    env = {**os.environ, "PYTHON": sys.executable, "PREDATOR_PREY_HOME": str(tmp_path / "pp")}
+def test_igc_variants_full_shares_the_climbing_parity_runs_and_runs_a_warm_variant_on_matrix_games_only_where_it_differs(tmp_path):
+    env = {**os.environ, "PYTHON": sys.executable, "PREDATOR_PREY_HOME": str(tmp_path / "pp"),
+           "CLIMBING_HOME": str(tmp_path / "cl")}
     result = subprocess.run(["bash", str(SCRIPTS_DIR / "reproduce_igc_variants.sh"), "--dry_run", "--scale", "full",
                              "--out", str(tmp_path / "o")], capture_output=True, text=True, env=env, timeout=60)
     assert result.returncode == 0, result.stderr
     climbing = [e for e in re.findall(r"--experiment_name (\S+)", result.stdout) if e.endswith("_climbing")]
     # strict_warm and authors_warm only change the temperature schedule, already constant on a matrix game
     assert climbing == [f"parity_{v}_climbing" for v in (
-        "authors", "strict", "mode_preserving", "consistency10", "gumbel", "consistency1", "consistency0.1",
+        "strict", "mode_preserving", "consistency10", "gumbel", "consistency1", "consistency0.1",
         "mode_preserving_warm_pm_warmup", "agent_ratio_warm", "mode_preserving_agent_ratio_warm",
         "strict_agent_ratio_warm")]
+    # the authors' form on each matrix game is the climbing reproduction's parity run (same command, so the same runs)
+    for game in ("climbing", "penalty_100"):
+        assert f"--runs_dir {tmp_path}/cl/runs --save_logs_to {tmp_path}/cl/run_logs --experiment_name parity " \
+               f"--algorithms agentmixer --env matrix --scenarios {game} --seeds 1-5 --eval_interval 1 " \
+               "--num_env_steps 1000000 --dry_run" in result.stdout
+        # and its table reads only that game's runs of the experiment, which spans every game
+        assert rf"{tmp_path}/cl/runs/\*/{game}/agentmixer/parity_seed\* " in result.stdout
+    # ... whose run dirs the climbing reproduction's own full grid plans too
+    climbing_plan = subprocess.run(["bash", str(SCRIPTS_DIR / "reproduce_climbing.sh"), "--dry_run", "--scale", "full",
+                                    "--out", str(tmp_path / "cl")], capture_output=True, text=True, env=env, timeout=60)
+    assert climbing_plan.returncode == 0, climbing_plan.stderr
+    authors_runs = set(re.findall(rf"fresh +({tmp_path}/cl/runs/\S+/agentmixer/parity_seed\d)", result.stdout))
+    assert len(authors_runs) == 10  # climbing and penalty_100, 5 seeds each
+    assert authors_runs <= set(re.findall(r"fresh +(\S+)", climbing_plan.stdout))
     assert "parity_mode_preserving_agent_ratio_warm_climbing --algorithms agentmixer --env matrix --scenarios climbing" \
         in result.stdout and "--igc_mode_preserving --no-joint_ratio --temperature_schedule constant --dry_run" \
         in result.stdout

@@ -27,7 +27,9 @@
 #           (experiments parity_penalty<P>, same seeds; $PREDATOR_PREY_HOME, default results/reproduce/predator_prey),
 #           run there if not yet finished. About 25 min of
 #           a 2-core machine per AgentMixer run, two at once
-#   full:   as screen with 5 seeds, then Climbing and penalty_100 at 1M steps, 5 seeds
+#   full:   as screen with 5 seeds, then Climbing and penalty_100 at 1M steps, 5 seeds; there the authors' form is
+#           reproduce_climbing.sh's parity run of agentmixer (experiment parity, same seeds and flags; $CLIMBING_HOME,
+#           default results/reproduce/climbing), run there if not yet finished. About 35 min a run, two at once
 # $IGC_VARIANTS (space-separated, default all) runs and reports a subset of the variants, in its order.
 # Writes DIR/runs, DIR/run_logs, DIR/summary_passage.md (eval_scripts.passage_summary), DIR/summary_penalty<P>.md
 # (eval_scripts.igc_summary: executed vs trained return, their gap, IGC, trapped seeds, p against both references), per task DIR/table_<task>.md/.tex (the decentralized evaluation return;
@@ -65,6 +67,8 @@ if [[ -n "${IGC_VARIANTS:-}" ]]; then  # a subset, in the given order (e.g. IGC_
 fi
 # Where the parity runs of the paper's methods live (reproduce_predator_prey.sh's default --out).
 PREDATOR_PREY_HOME="${PREDATOR_PREY_HOME:-$PWD/results/reproduce/predator_prey}"
+# and of the matrix games (reproduce_climbing.sh's default --out): its full scale runs this grid's authors' form.
+CLIMBING_HOME="${CLIMBING_HOME:-$PWD/results/reproduce/climbing}"
 prefix=$PARITY
 
 if [[ $scale == cpu ]]; then
@@ -105,8 +109,10 @@ grid() {
       for variant in "${VARIANTS[@]}"; do
         variant_sweep "$task" "$variant" --env predator_prey --seeds "$SEEDS" --max_parallel 2 --penalty "$penalty"
       done
-    else
-      for variant in authors "${VARIANTS[@]}"; do
+    else  # the authors' form: reproduce_climbing.sh's sweep of that game for agentmixer alone (same run dirs)
+      sweep_in "$CLIMBING_HOME" "$prefix" --algorithms agentmixer --env matrix --scenarios "$task" --seeds "$SEEDS" \
+        "${MATRIX_EVAL[@]}" --num_env_steps 1000000
+      for variant in "${VARIANTS[@]}"; do
         same_as_base "$variant" "$task" && continue
         variant_sweep "$task" "$variant" --env matrix --scenarios "$task" --seeds "$SEEDS" --max_parallel 2 \
           --num_env_steps 1000000 "${MATRIX_EVAL[@]}"
@@ -125,9 +131,9 @@ report() {
     if predator_prey_task "$task"; then  # the authors' form and MAPPO: the parity runs of the paper's methods
       selection="agentmixer:${prefix}_$task mappo:${prefix}_$task$selection"
       candidate="agentmixer:${prefix}_$task"
-    else
-      selection="agentmixer:${prefix}_authors_$task$selection"
-      candidate="agentmixer:${prefix}_authors_$task"
+    else  # the climbing reproduction's experiment holds every game: only this one's runs
+      selection="$task/agentmixer:$prefix$selection"
+      candidate="agentmixer:$prefix"
     fi
     eval_metric=()
     if [[ $task == passage ]]; then  # exact executed return, gap to the joint policy, IGC, seeds in the trap

@@ -118,17 +118,20 @@ sweep_in() {
 }
 
 # roots_for SELECTION: sets `roots`, the run-dir glob patterns (expanded by make_tables/plot_curves,
-# not by bash) in every home of each space-separated EXPERIMENT, or ALGORITHM:EXPERIMENT for one
-# algorithm's runs.
+# not by bash) in every home of each space-separated EXPERIMENT, ALGORITHM:EXPERIMENT for one
+# algorithm's runs, or SCENARIO/ALGORITHM:EXPERIMENT for its runs on one scenario (an experiment that
+# spans several games).
 roots_for() {
-  local items item home; read -ra items <<<"$1"
+  local items item home scenario; read -ra items <<<"$1"
   roots=()
   for home in "${homes[@]}"; do
     for item in "${items[@]}"; do
+      scenario="*"
+      if [[ $item == */* ]]; then scenario="${item%%/*}" item="${item#*/}"; fi
       if [[ $item == *:* ]]; then
-        roots+=("$home/runs/*/*/${item%%:*}/${item#*:}_seed*")
+        roots+=("$home/runs/*/$scenario/${item%%:*}/${item#*:}_seed*")
       else
-        roots+=("$home/runs/*/*/*/${item}_seed*")
+        roots+=("$home/runs/*/$scenario/*/${item}_seed*")
       fi
     done
   done
