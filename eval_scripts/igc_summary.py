@@ -11,8 +11,9 @@ joint policy; the policy itself for the other methods), the IGC violation rate a
 seeds of each, the gap joint − decentralized and that gap as a share of the return range (the highest
 minus the lowest per-seed decentralized return in the table and in `--range_runs`, e.g. the whole parity
 grid of the task, so a table of a few close runs does not shrink the range), the seeds in the keep-away trap (no
-capture and no miscapture in evaluation), and the one-sided Welch p of the method's decentralized return
-above each reference method's. Writes <out>.md and <out>.tex; prints the Markdown.
+capture and no miscapture in evaluation), the one-sided Welch p of the method's decentralized return
+above each reference method's, and the chance that a rerun with as many seeds would not put it below that
+reference (issue 33's "not below MAPPO" where a coin-flip trap decides each seed). Writes <out>.md and <out>.tex; prints the Markdown.
 """
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ if not __package__:  # run as a script: make `onpolicy` and `eval_scripts` impor
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from eval_scripts.make_tables import Run, _latex_escape, _p_value, load_runs, method_sort_key  # noqa: E402
-from onpolicy.utils.stats import welch_t_test_greater  # noqa: E402
+from onpolicy.utils.stats import prob_mean_at_least, welch_t_test_greater  # noqa: E402
 
 # An evaluation episode of the keep-away trap captures nothing and miscaptures nothing.
 TRAP_EVENTS = 0.05
@@ -78,6 +79,10 @@ def _p_greater(a, b) -> float:
         return welch_t_test_greater(np.asarray(a), np.asarray(b))
 
 
+def _decentralized(seeds: list[Seed]) -> list[float]:
+    return [s.decentralized for s in seeds]
+
+
 def summary_rows(runs: list[Run], references: list[str], last_k: int = 5,
                  range_runs: list[Run] = ()) -> list[list[str]]:
     """One row per method (table order): see the module docstring for the columns; `range_runs` only widen
@@ -101,14 +106,17 @@ def summary_rows(runs: list[Run], references: list[str], last_k: int = 5,
         rows.append([method, str(len(seeds)), _mean_std(dec), _mean_std([s.joint for s in seeds]), _mean_std(gap),
                      share, _mean_std([s.igc_violation_rate for s in seeds]),
                      _mean_std([s.igc_mode_margin for s in seeds]), f"{sum(s.trapped for s in seeds)}/{len(seeds)}",
-                     *("–" if ref == method else _p_value(_p_greater(dec, [s.decentralized for s in by_method[ref]]))
+                     *("–" if ref == method else _p_value(_p_greater(dec, _decentralized(by_method[ref])))
+                       for ref in references),
+                     *("–" if ref == method else f"{prob_mean_at_least(dec, _decentralized(by_method[ref])):.2f}"
                        for ref in references)])
     return rows
 
 
 def header(references: list[str]) -> list[str]:
     return ["Method", "Seeds", "Decentralized (eval)", "Joint policy (train)", "Gap joint − dec.", "Gap / range",
-            "IGC violation", "Mode margin (nats)", "Seeds trapped", *(f"p > {ref}" for ref in references)]
+            "IGC violation", "Mode margin (nats)", "Seeds trapped", *(f"p > {ref}" for ref in references),
+            *(f"P(rerun ≥ {ref})" for ref in references)]
 
 
 def caption(last_k: int) -> str:
@@ -116,7 +124,9 @@ def caption(last_k: int) -> str:
             "executed individual policies' evaluation return; joint policy: the training-episode return of the "
             "policy PPO trained. Range: highest minus lowest per-seed decentralized return in the table and its "
             "range runs. Trapped: no capture and no miscapture in evaluation (keep-away). p: one-sided Welch t-test "
-            "of the decentralized return above the reference's.")
+            "of the decentralized return above the reference's. P(rerun ≥ ref): chance that a rerun with as many "
+            "seeds ends with the method's mean decentralized return at least the reference's, each seed redrawn "
+            "from its own method's per-seed returns (20000 bootstrap reruns).")
 
 
 def to_markdown(rows, references, last_k) -> str:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from eval_scripts import igc_summary
-from onpolicy.utils.stats import welch_t_test_greater
+from onpolicy.utils.stats import prob_mean_at_least, welch_t_test_greater
 
 COLUMNS = ("env_steps", "train_episode_return", "eval_episode_return", "eval_episode_captures",
            "eval_episode_miscaptures", "igc_violation_rate", "igc_mode_margin")
@@ -49,9 +49,14 @@ def test_each_method_gets_its_gap_trap_count_and_p_values(runs, tmp_path):
                           f"5.73 ± {trained.std(ddof=1):.2f}", f"0.66 ± {gap.std(ddof=1):.2f}",
                           f"{100 * gap.mean() / (8.5 + 1.28):.1f} %", "0.00 ± 0.00", "0.40 ± 0.00", "1/3"]
     assert strict[9] == f"{welch_t_test_greater([8.0, 8.5, -1.28], [6.0, 7.0, 8.0]):.3f}"
-    assert mappo == ["mappo:parity", "3", "7.00 ± 1.00", "7.00 ± 1.00", "0.00 ± 0.00", "0.0 %", "–", "–", "0/3", "–"]
+    # below MAPPO on the mean (one seed of three trapped), yet a rerun that misses the trap is not below it
+    assert strict[10] == f"{prob_mean_at_least([8.0, 8.5, -1.28], [6.0, 7.0, 8.0]):.2f}"
+    assert 0.1 < float(strict[10]) < 0.5
+    assert mappo == ["mappo:parity", "3", "7.00 ± 1.00", "7.00 ± 1.00", "0.00 ± 0.00", "0.0 %", "–", "–", "0/3", "–",
+                     "–"]
     markdown = (tmp_path / "out" / "summary.md").read_text()
-    assert "| Method | Seeds | Decentralized (eval) |" in markdown and "p > mappo:parity |" in markdown
+    assert "| Method | Seeds | Decentralized (eval) |" in markdown and "| p > mappo:parity | P(rerun ≥ mappo:parity) |" \
+        in markdown
     assert r"\end{tabular}" in (tmp_path / "out" / "summary.tex").read_text()
 
 
@@ -60,7 +65,7 @@ def test_a_missing_reference_is_named_with_the_methods_found_and_left_out(runs, 
                              "--out", str(tmp_path / "s")])
     assert ("warning: no runs of the reference method(s) agentmixer:parity; methods found: "
             "agentmixer:parity_strict, mappo:parity") in capsys.readouterr().err
-    assert [len(row) for row in rows] == [10, 10]  # one p-value column: mappo's
+    assert [len(row) for row in rows] == [11, 11]  # one p-value and one rerun column: mappo's
     with pytest.raises(SystemExit, match="--last_k must be >= 1, got 0"):
         igc_summary.main([str(runs), "--last_k", "0", "--out", str(tmp_path / "s")])
 

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from onpolicy.utils.stats import bootstrap_mean_band, iqm, mean_std, stratified_bootstrap_ci, welch_t_test_greater
+from onpolicy.utils.stats import (bootstrap_mean_band, iqm, mean_std, prob_mean_at_least, stratified_bootstrap_ci,
+                                  welch_t_test_greater)
 
 
 def test_iqm_hand_examples():
@@ -96,3 +97,15 @@ def test_bootstrap_mean_band():
         bootstrap_mean_band(np.array([]))
     with pytest.raises(ValueError, match=r"confidence must be in \(0, 1\), got 95"):
         bootstrap_mean_band(values, confidence=95)
+
+
+def test_rerun_chance_of_not_being_below():
+    assert prob_mean_at_least([5.0, 6.0], [1.0, 2.0]) == 1.0 and prob_mean_at_least([1.0, 2.0], [5.0, 6.0]) == 0.0
+    # one seed of two trapped (-1) or not (9), the same flip for both methods: a rerun is a coin flip plus the ties
+    flips = [-1.0, 9.0]
+    chance = prob_mean_at_least(flips, flips, n_bootstrap=100_000)
+    assert chance == pytest.approx(0.5 + 6 / 16 / 2, abs=0.01)  # P(tie) = 6/16 counts as "at least"
+    assert prob_mean_at_least([3.0], [3.0]) == 1.0  # a tie is "not below"
+    assert np.isnan(prob_mean_at_least([], [1.0]))
+    # repeatable: a fixed seed
+    assert prob_mean_at_least([1.0, 3.0, 2.0], [2.0, 2.5]) == prob_mean_at_least([1.0, 3.0, 2.0], [2.0, 2.5])
