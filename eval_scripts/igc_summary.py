@@ -13,7 +13,8 @@ minus the lowest per-seed decentralized return in the table and in `--range_runs
 grid of the task, so a table of a few close runs does not shrink the range), the seeds in the keep-away trap (no
 capture and no miscapture in evaluation), the one-sided Welch p of the method's decentralized return
 above each reference method's, and the chance that a rerun with as many seeds would not put it below that
-reference (issue 33's "not below MAPPO" where a coin-flip trap decides each seed). Writes <out>.md and <out>.tex; prints the Markdown.
+reference (issue 33's "not below MAPPO" where a coin-flip trap decides each seed). Writes <out>.md and
+<out>.tex; prints the Markdown.
 """
 from __future__ import annotations
 

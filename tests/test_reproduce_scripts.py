@@ -101,7 +101,7 @@ def test_igc_variants_screen_shares_the_parity_runs_of_the_paper_methods(tmp_pat
     assert not any(tmp_path.iterdir())
 
 
-def test_igc_variants_full_shares_the_climbing_parity_runs_and_runs_a_warm_variant_on_matrix_games_only_where_it_differs(tmp_path):
+def test_igc_variants_full_shares_climbing_parity_runs_and_runs_warm_variants_on_matrix_games_where_they_differ(tmp_path):
     env = {**os.environ, "PYTHON": sys.executable, "PREDATOR_PREY_HOME": str(tmp_path / "pp"),
            "CLIMBING_HOME": str(tmp_path / "cl")}
     result = subprocess.run(["bash", str(SCRIPTS_DIR / "reproduce_igc_variants.sh"), "--dry_run", "--scale", "full",
