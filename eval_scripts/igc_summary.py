@@ -35,6 +35,8 @@ from onpolicy.utils.stats import prob_mean_at_least, welch_t_test_greater  # noq
 
 # An evaluation episode of the keep-away trap captures nothing and miscaptures nothing.
 TRAP_EVENTS = 0.05
+# Bootstrap reruns behind the P(rerun ≥ ref) column.
+RERUNS = 20_000
 
 
 @dataclass
@@ -101,7 +103,7 @@ def summary_rows(runs: list[Run], references: list[str], last_k: int = 5,
     rows = []
     for method in sorted(by_method, key=lambda m: method_sort_key(m.split(":")[0]) + (m,)):
         seeds = by_method[method]
-        dec = [s.decentralized for s in seeds]
+        dec = _decentralized(seeds)
         gap = np.subtract([s.joint for s in seeds], dec)
         share = f"{100 * gap.mean() / return_range:.1f} %" if return_range > 0 else "–"
         rows.append([method, str(len(seeds)), _mean_std(dec), _mean_std([s.joint for s in seeds]), _mean_std(gap),
@@ -109,7 +111,8 @@ def summary_rows(runs: list[Run], references: list[str], last_k: int = 5,
                      _mean_std([s.igc_mode_margin for s in seeds]), f"{sum(s.trapped for s in seeds)}/{len(seeds)}",
                      *("–" if ref == method else _p_value(_p_greater(dec, _decentralized(by_method[ref])))
                        for ref in references),
-                     *("–" if ref == method else f"{prob_mean_at_least(dec, _decentralized(by_method[ref])):.2f}"
+                     *("–" if ref == method
+                       else f"{prob_mean_at_least(dec, _decentralized(by_method[ref]), RERUNS):.2f}"
                        for ref in references)])
     return rows
 
@@ -127,7 +130,7 @@ def caption(last_k: int) -> str:
             "range runs. Trapped: no capture and no miscapture in evaluation (keep-away). p: one-sided Welch t-test "
             "of the decentralized return above the reference's. P(rerun ≥ ref): chance that a rerun with as many "
             "seeds ends with the method's mean decentralized return at least the reference's, each seed redrawn "
-            "from its own method's per-seed returns (20000 bootstrap reruns).")
+            f"from its own method's per-seed returns ({RERUNS} bootstrap reruns).")
 
 
 def to_markdown(rows, references, last_k) -> str:
